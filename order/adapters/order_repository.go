@@ -1,0 +1,68 @@
+// Package adapters implements the order service's ports to the outside world:
+// the order repository on the shared PostgreSQL event store.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/messaging"
+)
+
+// ErrOrderExists means an order with the same id is already stored.
+var ErrOrderExists = errors.New("order already exists")
+
+// OrderRepository stores each order as the event stream "order-<id>".
+type OrderRepository struct {
+	pool *pgxpool.Pool
+}
+
+// NewOrderRepository returns a repository on the event store in pool.
+func NewOrderRepository(pool *pgxpool.Pool) *OrderRepository {
+	return &OrderRepository{pool: pool}
+}
+
+// StreamID is the event stream of an order; also its Kafka partition key.
+func StreamID(orderID string) string { return "order-" + orderID }
+
+// Add appends the new order's events in one transaction, with the request's
+// correlation id and trace context.
+func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
+	err := eventstore.Save(ctx, r.pool, StreamID(o.ID()), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+	if errors.Is(err, eventstore.ErrVersionConflict) {
+		return fmt.Errorf("%w: %s", ErrOrderExists, o.ID())
+	}
+	return err
+}
+
+// Get loads an order by folding its stream.
+func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, error) {
+	recorded, err := eventstore.Load(ctx, r.pool, StreamID(id))
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: %s", order.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	events := make([]order.Event, len(recorded))
+	for i, e := range recorded {
+		if events[i], err = decode(e); err != nil {
+			return nil, err
+		}
+	}
+	return order.FromEvents(events)
+}
+
+func decode(e eventstore.RecordedEvent) (order.Event, error) {
+	switch {
+	case e.Type == contracts.OrderPlacedType && e.SchemaVersion == contracts.OrderPlacedVersion:
+		return eventstore.Decode[order.OrderPlaced](e)
+	}
+	return nil, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, e.SchemaVersion)
+}

@@ -1,0 +1,179 @@
+// Package order is the Order aggregate: pure Go, no I/O. Its state is folded
+// from its events, and each command either records new events or returns an
+// error.
+package order
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/es-outbox/reference/shared/contracts"
+)
+
+// Limits that keep an order, and the event that records it, reasonably sized.
+const (
+	MaxLineItems   = 100
+	MaxQuantity    = 10_000
+	MaxUnitPrice   = 1_000_000_000 // 10 million in a currency with cents
+	maxIDLength    = 100
+	maxSKULength   = 64
+	currencyLength = 3
+)
+
+// Status is where an order is in its lifecycle.
+type Status string
+
+// StatusPlaced is an order that awaits payment.
+const StatusPlaced Status = "placed"
+
+// LineItem is a product line: quantity times a unit price in minor units.
+type LineItem struct {
+	SKU       string
+	Quantity  int64
+	UnitPrice int64
+}
+
+// PlaceOrder is the command to place a new order.
+type PlaceOrder struct {
+	OrderID    string
+	CustomerID string
+	Items      []LineItem
+	Currency   string
+}
+
+// Event is a domain event of the order; a repository stores it as JSON.
+type Event interface {
+	EventType() string
+	SchemaVersion() int
+}
+
+// Order is the aggregate. Its fields are private: it changes only through
+// commands, and is rebuilt only from its events.
+type Order struct {
+	id         string
+	customerID string
+	items      []LineItem
+	currency   string
+	total      int64
+	status     Status
+	placedAt   time.Time
+
+	version int64   // events applied so far, including changes
+	changes []Event // recorded by commands, not yet stored
+}
+
+// Place validates cmd and returns a new order with its OrderPlaced event.
+func Place(cmd PlaceOrder, now time.Time) (*Order, error) {
+	total, err := validate(cmd)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]contracts.LineItem, len(cmd.Items))
+	for i, it := range cmd.Items {
+		items[i] = contracts.LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	o := &Order{}
+	o.record(OrderPlaced{
+		OrderID: cmd.OrderID, CustomerID: cmd.CustomerID, Items: items,
+		Currency: cmd.Currency, Total: total, PlacedAt: now.UTC(),
+	})
+	return o, nil
+}
+
+func validate(cmd PlaceOrder) (total int64, err error) {
+	switch {
+	case cmd.OrderID == "":
+		return 0, invalid("order_id", "is required")
+	case cmd.CustomerID == "":
+		return 0, invalid("customer_id", "is required")
+	case utf8.RuneCountInString(cmd.CustomerID) > maxIDLength:
+		return 0, invalid("customer_id", "is longer than %d characters", maxIDLength)
+	case len(cmd.Items) == 0:
+		return 0, invalid("items", "must hold at least one line item")
+	case len(cmd.Items) > MaxLineItems:
+		return 0, invalid("items", "holds %d line items, at most %d are allowed", len(cmd.Items), MaxLineItems)
+	case len(cmd.Currency) != currencyLength || !isoCurrencies[cmd.Currency]:
+		return 0, invalid("currency", "%q is not an ISO 4217 currency code such as EUR or USD", cmd.Currency)
+	}
+	for i, it := range cmd.Items {
+		field := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
+		switch {
+		case it.SKU == "":
+			return 0, invalid(field("sku"), "is required")
+		case utf8.RuneCountInString(it.SKU) > maxSKULength:
+			return 0, invalid(field("sku"), "is longer than %d characters", maxSKULength)
+		case it.Quantity <= 0:
+			return 0, invalid(field("quantity"), "must be greater than 0")
+		case it.Quantity > MaxQuantity:
+			return 0, invalid(field("quantity"), "must be at most %d", MaxQuantity)
+		case it.UnitPrice < 0:
+			return 0, invalid(field("unit_price"), "must not be negative")
+		case it.UnitPrice > MaxUnitPrice:
+			return 0, invalid(field("unit_price"), "must be at most %d minor units", MaxUnitPrice)
+		}
+		// Cannot overflow: 100 items × 10^4 × 10^9 < 2^63.
+		total += it.Quantity * it.UnitPrice
+	}
+	return total, nil
+}
+
+// FromEvents rebuilds an order from its stored events, oldest first.
+func FromEvents(events []Event) (*Order, error) {
+	o := &Order{}
+	for _, e := range events {
+		if err := o.apply(e); err != nil {
+			return nil, err
+		}
+		o.version++
+	}
+	return o, nil
+}
+
+func (o *Order) record(e Event) {
+	if err := o.apply(e); err != nil {
+		panic(err) // a command recorded an event its own aggregate cannot apply
+	}
+	o.version++
+	o.changes = append(o.changes, e)
+}
+
+func (o *Order) apply(e Event) error {
+	switch e := e.(type) {
+	case OrderPlaced:
+		o.id, o.customerID, o.currency, o.total = e.OrderID, e.CustomerID, e.Currency, e.Total
+		o.placedAt, o.status = e.PlacedAt, StatusPlaced
+		o.items = make([]LineItem, len(e.Items))
+		for i, it := range e.Items {
+			o.items[i] = LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+		}
+	default:
+		return fmt.Errorf("order: cannot apply event %T", e)
+	}
+	return nil
+}
+
+// Changes are the events recorded since the order was loaded.
+func (o *Order) Changes() []Event { return o.changes }
+
+// OriginalVersion is the stream version the order was loaded at: the version
+// its changes must be appended after.
+func (o *Order) OriginalVersion() int64 { return o.version - int64(len(o.changes)) }
+
+// Version is the number of events the order is made of, changes included.
+func (o *Order) Version() int64 { return o.version }
+
+func (o *Order) ID() string          { return o.id }
+func (o *Order) CustomerID() string  { return o.customerID }
+func (o *Order) Items() []LineItem   { return append([]LineItem(nil), o.items...) }
+func (o *Order) Currency() string    { return o.currency }
+func (o *Order) Total() int64        { return o.total }
+func (o *Order) Status() Status      { return o.status }
+func (o *Order) PlacedAt() time.Time { return o.placedAt }
+
+// OrderPlaced is the order's first event; its payload is the public contract
+// that other services consume.
+type OrderPlaced contracts.OrderPlaced
+
+func (OrderPlaced) EventType() string  { return contracts.OrderPlacedType }
+func (OrderPlaced) SchemaVersion() int { return contracts.OrderPlacedVersion }

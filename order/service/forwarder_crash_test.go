@@ -1,0 +1,60 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// The forwarder process is killed (SIGKILL) in the middle of a backlog and
+// started again: every event reaches Kafka at least once.
+func TestForwarderKilledMidBacklogLosesNothing(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	bin := testenv.Build(t, "../cmd/order")
+	env := []string{"DATABASE_URL=" + url, "KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}
+
+	const streams, perStream = 100, 30
+	ctx := context.Background()
+	ids := map[string]bool{}
+	for v := range perStream {
+		for s := range streams {
+			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}
+			if err := eventstore.Append(ctx, pool, fmt.Sprint("order-", s), int64(v), eventstore.Context{}, e); err != nil {
+				t.Fatal(err)
+			}
+			ids[e.ID] = true
+		}
+	}
+
+	forwarder := testenv.Start(t, bin, env, "forward")
+	testenv.Eventually(t, 60*time.Second, "part of the backlog forwarded", func() bool {
+		var acked int64
+		_ = pool.QueryRow(ctx, `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+		return acked > 500
+	})
+	forwarder.Kill()
+	testenv.Start(t, bin, env, "forward")
+
+	records := testenv.Records(t, brokers, "order.events", len(ids), 120*time.Second)
+	seen := map[string]bool{}
+	for _, r := range records {
+		seen[testenv.Header(r, "event_id")] = true
+	}
+	lost := 0
+	for id := range ids {
+		if !seen[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d events never reached Kafka after the forwarder was killed", lost, len(ids))
+	}
+	t.Logf("%d events, %d records: %d sent twice after the kill (at-least-once)", len(ids), len(records), len(records)-len(seen))
+}

@@ -1,0 +1,107 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/app"
+	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/logs"
+	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/postgres"
+)
+
+// Routes send the order's events to Kafka.
+var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
+
+// Migrate creates the database if it is missing and applies all migrations.
+func Migrate(ctx context.Context, cfg Config) error {
+	if err := postgres.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return postgres.Migrate(ctx, pool, eventstore.Migrations)
+}
+
+// Service is a connected order service.
+type Service struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	app    *app.Application
+	logger *slog.Logger
+}
+
+// New connects to the database and applies pending migrations.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, pool, eventstore.Migrations); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger}, nil
+}
+
+// Close releases the database connections.
+func (s *Service) Close() { s.pool.Close() }
+
+// Handler is the HTTP API.
+func (s *Service) Handler() http.Handler { return ports.NewHTTPHandler(s.app) }
+
+// Serve runs the HTTP API on ln, and the forwarder if enabled, until ctx is
+// done; then it stops taking requests, lets those in flight finish, and
+// drains the forwarder.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	srv := httpapi.NewServer(ln.Addr().String(), s.Handler())
+	g.Go(func() error {
+		s.logger.Info("serving HTTP", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return httpapi.Shutdown(srv, 10*time.Second)
+	})
+	if s.cfg.ForwarderEnabled {
+		g.Go(func() error { return s.Forward(ctx) })
+	}
+	return g.Wait()
+}
+
+// Forward runs the forwarder until ctx is done.
+func (s *Service) Forward(ctx context.Context) error {
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB:           stdlib.OpenDBFromPool(s.pool),
+		Brokers:      s.cfg.KafkaBrokers,
+		Routes:       Routes,
+		PollInterval: s.cfg.ForwarderPoll,
+		BatchSize:    s.cfg.ForwarderBatchSize,
+		Logger:       logs.Watermill(s.logger.With("component", "forwarder")),
+	})
+	if err != nil {
+		return err
+	}
+	s.logger.Info("forwarding events to Kafka", "brokers", s.cfg.KafkaBrokers, "poll_interval", s.cfg.ForwarderPoll)
+	return f.Run(ctx)
+}

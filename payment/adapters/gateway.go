@@ -1,0 +1,88 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/payment/domain/payment"
+)
+
+// GatewayConfig sets the simulated gateway's rules.
+type GatewayConfig struct {
+	// ApproveLimit: charges up to this amount (minor units) are approved,
+	// larger ones declined.
+	ApproveLimit int64
+	// TransientFailureRate is the chance (0 to 1) that a call fails with
+	// payment.ErrTransient before charging anything.
+	TransientFailureRate float64
+	// Latency is added to every call.
+	Latency time.Duration
+}
+
+// SimulatedGateway is a deterministic payment gateway with a ledger in
+// PostgreSQL, idempotent by order id like a real provider's idempotency keys.
+type SimulatedGateway struct {
+	pool    *pgxpool.Pool
+	cfg     GatewayConfig
+	calls   atomic.Int64
+	charges atomic.Int64
+	failing atomic.Int64
+}
+
+// NewSimulatedGateway returns a gateway whose ledger is in pool.
+func NewSimulatedGateway(pool *pgxpool.Pool, cfg GatewayConfig) *SimulatedGateway {
+	return &SimulatedGateway{pool: pool, cfg: cfg}
+}
+
+// Charge approves or declines by amount; a repeated order id gets the first answer.
+func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (payment.Charge, error) {
+	g.calls.Add(1)
+	if g.cfg.Latency > 0 {
+		select {
+		case <-time.After(g.cfg.Latency):
+		case <-ctx.Done():
+			return payment.Charge{}, ctx.Err()
+		}
+	}
+	if g.failing.Add(-1) >= 0 || rand.Float64() < g.cfg.TransientFailureRate {
+		return payment.Charge{}, fmt.Errorf("%w: simulated outage", payment.ErrTransient)
+	}
+	g.failing.Store(0)
+
+	charge := payment.Charge{ID: uuid.NewString(), Approved: req.Amount <= g.cfg.ApproveLimit}
+	if !charge.Approved {
+		charge.DeclineReason = fmt.Sprintf("amount %d exceeds the approval limit of %d", req.Amount, g.cfg.ApproveLimit)
+	}
+	tag, err := g.pool.Exec(ctx, `
+		INSERT INTO gateway_charges (idempotency_key, charge_id, amount, currency, approved, decline_reason)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
+		req.OrderID, charge.ID, req.Amount, req.Currency, charge.Approved, charge.DeclineReason)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%w: ledger: %v", payment.ErrTransient, err)
+	}
+	if tag.RowsAffected() == 1 {
+		g.charges.Add(1)
+		return charge, nil
+	}
+	err = g.pool.QueryRow(ctx, `SELECT charge_id::text, approved, decline_reason FROM gateway_charges WHERE idempotency_key = $1`,
+		req.OrderID).Scan(&charge.ID, &charge.Approved, &charge.DeclineReason)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%w: ledger: %v", payment.ErrTransient, err)
+	}
+	return charge, nil
+}
+
+// FailNext makes the next n calls fail transiently, to show retries.
+func (g *SimulatedGateway) FailNext(n int) { g.failing.Store(int64(n)) }
+
+// Calls counts calls to Charge, including failed and repeated ones.
+func (g *SimulatedGateway) Calls() int64 { return g.calls.Load() }
+
+// Charges counts new charges this process made (repeats excluded).
+func (g *SimulatedGateway) Charges() int64 { return g.charges.Load() }

@@ -1,0 +1,103 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/es-outbox/reference/payment/adapters"
+	"github.com/es-outbox/reference/payment/app"
+	"github.com/es-outbox/reference/payment/ports"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/logs"
+	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/postgres"
+)
+
+// Routes send the payment's events to Kafka.
+var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: "payment.events"}}
+
+var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations}
+
+// Migrate creates the database if it is missing and applies all migrations.
+func Migrate(ctx context.Context, cfg Config) error {
+	if err := postgres.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return postgres.Migrate(ctx, pool, migrations...)
+}
+
+// Service is a connected payment service.
+type Service struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	Gateway *adapters.SimulatedGateway
+	app     *app.Application
+	logger  *slog.Logger
+	// Router is the Kafka consumer; its Stats count retries and poisonings.
+	Router *ports.Router
+}
+
+// New connects to the database, applies pending migrations and builds the router.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, pool, migrations...); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	gateway := adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{
+		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
+	})
+	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
+	router, err := ports.NewRouter(ports.RouterConfig{
+		Brokers: cfg.KafkaBrokers, MaxRetries: cfg.MaxRetries, RetryInterval: cfg.RetryInterval, Logger: logger,
+	}, application)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Service{cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router}, nil
+}
+
+// Close releases the database connections.
+func (s *Service) Close() { s.pool.Close() }
+
+// Run consumes order events, and forwards payment events if enabled, until
+// ctx is done; then it drains both.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.MaxRetries)
+		return s.Router.Run(ctx)
+	})
+	if s.cfg.ForwarderEnabled {
+		g.Go(func() error { return s.forward(ctx) })
+	}
+	return g.Wait()
+}
+
+func (s *Service) forward(ctx context.Context) error {
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB:           stdlib.OpenDBFromPool(s.pool),
+		Brokers:      s.cfg.KafkaBrokers,
+		Routes:       Routes,
+		PollInterval: s.cfg.ForwarderPoll,
+		BatchSize:    s.cfg.ForwarderBatchSize,
+		Logger:       logs.Watermill(s.logger.With("component", "forwarder")),
+	})
+	if err != nil {
+		return err
+	}
+	return f.Run(ctx)
+}

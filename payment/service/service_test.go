@@ -1,0 +1,189 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/payment/adapters"
+	"github.com/es-outbox/reference/payment/ports"
+	"github.com/es-outbox/reference/payment/service"
+	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+type env struct {
+	pool    *pgxpool.Pool
+	brokers []string
+	svc     *service.Service
+	client  *kgo.Client
+}
+
+// start runs the payment service in-process on a fresh database and broker.
+func start(t *testing.T, maxRetries int) *env {
+	t.Helper()
+	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	brokers := testenv.Kafka(t)
+	cfg := service.Config{
+		DatabaseURL: url, KafkaBrokers: brokers, MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond,
+		ApproveLimit: 10_000, ForwarderEnabled: true, ForwarderPoll: 10 * time.Millisecond, ForwarderBatchSize: 100,
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := service.New(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("payment service: %v", err)
+		}
+		svc.Close()
+	})
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return &env{pool: pool, brokers: brokers, svc: svc, client: client}
+}
+
+// produce writes a record to order.events with franz-go, as the order
+// service's forwarder would, keyed by key.
+func (e *env) produce(t *testing.T, key string, value []byte, headers map[string]string) {
+	t.Helper()
+	rec := &kgo.Record{Topic: ports.OrderEventsTopic, Key: []byte(key), Value: value}
+	for k, v := range headers {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if err := e.client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func orderPlaced(t *testing.T, total int64) (orderID string, payload []byte, headers map[string]string) {
+	orderID = uuid.NewString()
+	payload, err := json.Marshal(contracts.OrderPlaced{
+		OrderID: orderID, CustomerID: "c-1", Currency: "EUR", Total: total, PlacedAt: time.Now(),
+		Items: []contracts.LineItem{{SKU: "sku-1", Quantity: 1, UnitPrice: total}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventID := uuid.NewString()
+	return orderID, payload, map[string]string{
+		"_watermill_message_uuid": eventID, "event_id": eventID, "event_type": contracts.OrderPlacedType,
+		"schema_version": strconv.Itoa(contracts.OrderPlacedVersion), "stream_id": "order-" + orderID, "stream_version": "1",
+	}
+}
+
+// paymentEvents returns the types of the events in the order's payment stream.
+func (e *env) paymentEvents(t *testing.T, orderID string) []string {
+	var types []string
+	rows, err := e.pool.Query(context.Background(), `SELECT event_type FROM events WHERE stream_id = $1 ORDER BY stream_version`, adapters.StreamID(orderID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		_ = rows.Scan(&typ)
+		types = append(types, typ)
+	}
+	return types
+}
+
+func TestOrderPlacedIsChargedOrDeclinedByAmount(t *testing.T) {
+	e := start(t, 3)
+	approved, payload, headers := orderPlaced(t, 2_500)
+	e.produce(t, "order-"+approved, payload, headers)
+	declined, payload, headers := orderPlaced(t, 50_000)
+	e.produce(t, "order-"+declined, payload, headers)
+
+	testenv.Eventually(t, 30*time.Second, "both payments recorded", func() bool {
+		return len(e.paymentEvents(t, approved)) == 1 && len(e.paymentEvents(t, declined)) == 1
+	})
+	if got := e.paymentEvents(t, approved); got[0] != contracts.PaymentSucceededType {
+		t.Errorf("order of 25.00 ended %v, want %s", got, contracts.PaymentSucceededType)
+	}
+	if got := e.paymentEvents(t, declined); got[0] != contracts.PaymentDeclinedType {
+		t.Errorf("order of 500.00 ended %v, want %s", got, contracts.PaymentDeclinedType)
+	}
+	// The outcome is forwarded to payment.events through the payment outbox.
+	records := testenv.Records(t, e.brokers, "payment.events", 2, 30*time.Second)
+	if len(records) != 2 {
+		t.Errorf("payment.events holds %d records, want 2", len(records))
+	}
+}
+
+func TestRedeliveredOrderPlacedChargesOnce(t *testing.T) {
+	e := start(t, 3)
+	orderID, payload, headers := orderPlaced(t, 1_000)
+	e.produce(t, "order-"+orderID, payload, headers)
+	e.produce(t, "order-"+orderID, payload, headers) // the same event again
+	marker, payload2, headers2 := orderPlaced(t, 1_000)
+	e.produce(t, "order-"+orderID, payload2, headers2) // same partition, after both
+
+	testenv.Eventually(t, 30*time.Second, "the message behind the duplicate processed", func() bool {
+		return len(e.paymentEvents(t, marker)) == 1
+	})
+	if got := e.paymentEvents(t, orderID); len(got) != 1 {
+		t.Errorf("payment stream has %v after a redelivery, want one outcome", got)
+	}
+	if calls := e.svc.Gateway.Calls(); calls != 2 {
+		t.Errorf("gateway called %d times for two orders, want 2 (the redelivery must not call it)", calls)
+	}
+	var ledger int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, orderID).Scan(&ledger)
+	if ledger != 1 {
+		t.Errorf("gateway ledger has %d charges for the order, want 1", ledger)
+	}
+}
+
+func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T) {
+	const maxRetries = 4
+	e := start(t, maxRetries)
+	key := "order-" + uuid.NewString()
+	_, _, headers := orderPlaced(t, 1_000)
+	e.produce(t, key, []byte(`{"order_id": "truncated`), headers)
+	next, payload, headers := orderPlaced(t, 1_000)
+	e.produce(t, key, payload, headers) // same key, so same partition, right behind it
+
+	testenv.Eventually(t, 30*time.Second, "the message behind the poisoned one processed", func() bool {
+		return len(e.paymentEvents(t, next)) == 1
+	})
+	if got := e.svc.Router.Stats.Retries.Load(); got != maxRetries {
+		t.Errorf("malformed message retried %d times, want %d", got, maxRetries)
+	}
+	poisoned, err := adapters.ReadPoisonQueue(context.Background(), e.brokers, ports.PoisonTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(poisoned) != 1 {
+		t.Fatalf("poison queue holds %d messages, want 1", len(poisoned))
+	}
+	p := poisoned[0]
+	if p.Key != key || p.Payload != `{"order_id": "truncated` {
+		t.Errorf("poisoned message key %q payload %q; want the original", p.Key, p.Payload)
+	}
+	for k, want := range map[string]string{"topic_poisoned": "order.events", "handler_poisoned": "charge_order", "event_type": contracts.OrderPlacedType} {
+		if got := p.Metadata[k]; got != want {
+			t.Errorf("poisoned metadata %s = %q, want %q", k, got, want)
+		}
+	}
+	if reason := p.Metadata["reason_poisoned"]; reason == "" || p.Metadata[ports.PoisonedOffsetKey] == "" {
+		t.Errorf("poisoned message lacks its reason or origin: %v", p.Metadata)
+	}
+}

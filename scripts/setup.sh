@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prepares a machine to run the demo and the tests: PostgreSQL installed and
+# running on 127.0.0.1:5432, and the Go modules (and Task) downloaded.
+# Safe to run again; `go tool task demo` and `go tool task test` run it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "setup: $*"; }
+
+if [[ -n "${DATABASE_URL:-}" ]]; then
+	log "using DATABASE_URL; not managing a local PostgreSQL"
+else
+	if ! command -v pg_lsclusters >/dev/null; then
+		if [[ $(id -u) -ne 0 ]]; then
+			echo "setup: PostgreSQL is not installed; install it (Debian: apt-get install postgresql) or set DATABASE_URL" >&2
+			exit 1
+		fi
+		log "installing PostgreSQL from Debian's packages"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+		# A development server: trust local TCP connections, as the defaults expect.
+		for hba in /etc/postgresql/*/main/pg_hba.conf; do
+			sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+		done
+	fi
+	read -r version cluster port status _ < <(pg_lsclusters --no-header | head -n1)
+	if [[ "$status" != online* ]]; then
+		log "starting PostgreSQL $version/$cluster"
+		pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
+	fi
+	for _ in $(seq 1 60); do
+		pg_isready -q -h 127.0.0.1 -p "$port" && break
+		sleep 0.5
+	done
+	pg_isready -q -h 127.0.0.1 -p "$port" || { echo "setup: PostgreSQL on port $port does not answer" >&2; exit 1; }
+	log "PostgreSQL $version is running on 127.0.0.1:$port"
+fi
+
+go mod download
+log "Go modules ready"

@@ -1,0 +1,82 @@
+// Package config reads service configuration from environment variables,
+// each documented with its default, so that --help and the README can list
+// them from one place.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Var is one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Usage   string
+}
+
+// Vars is a service's set of variables.
+type Vars []Var
+
+// String returns the variable's value, or its default when unset or empty.
+func (vs Vars) String(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	for _, v := range vs {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	panic("config: undeclared variable " + name)
+}
+
+// Duration parses a positive duration such as 20ms, or 0 if allowZero.
+func (vs Vars) Duration(name string, allowZero bool) (time.Duration, error) {
+	s := vs.String(name)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || (d == 0 && !allowZero) {
+		return 0, fmt.Errorf("%s=%q is not a positive duration such as 20ms", name, s)
+	}
+	return d, nil
+}
+
+// Int parses a whole number of at least min.
+func (vs Vars) Int(name string, min int64) (int64, error) {
+	s := vs.String(name)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < min {
+		return 0, fmt.Errorf("%s=%q is not a whole number of at least %d", name, s, min)
+	}
+	return n, nil
+}
+
+// Float parses a number between min and max.
+func (vs Vars) Float(name string, min, max float64) (float64, error) {
+	s := vs.String(name)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < min || f > max {
+		return 0, fmt.Errorf("%s=%q is not a number from %g to %g", name, s, min, max)
+	}
+	return f, nil
+}
+
+// Bool parses true or false.
+func (vs Vars) Bool(name string) (bool, error) {
+	s := vs.String(name)
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not true or false", name, s)
+	}
+	return b, nil
+}
+
+// PrintUsage lists the variables for --help.
+func (vs Vars) PrintUsage(w io.Writer) {
+	for _, v := range vs {
+		fmt.Fprintf(w, "  %-32s %s (default %q)\n", v.Name, v.Usage, v.Default)
+	}
+}

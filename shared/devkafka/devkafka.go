@@ -1,0 +1,62 @@
+// Package devkafka runs a development Kafka broker in-process: franz-go's kfake
+// cluster, which speaks the real Kafka wire protocol (consumer groups,
+// idempotent producers, transactions), on a loopback port. It is what the demo
+// and the tests use; services never know it is not a real Kafka.
+package devkafka
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Topics are the topics the services use, created at start.
+var Topics = []string{"order.events", "payment.events", "payment.poison"}
+
+// Config says where the broker listens and keeps its data.
+type Config struct {
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// DataDir keeps topics and consumer-group offsets across restarts; empty
+	// keeps everything in memory.
+	DataDir string
+	// Partitions of each topic created at start (and of auto-created ones).
+	Partitions int32
+	// Topics to create at start.
+	Topics []string
+}
+
+// Broker is a running development broker.
+type Broker struct {
+	cluster *kfake.Cluster
+}
+
+// Start starts a single-broker cluster.
+func Start(cfg Config) (*Broker, error) {
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 4
+	}
+	opts := []kfake.Opt{
+		kfake.Ports(cfg.Port),
+		kfake.DefaultNumPartitions(int(cfg.Partitions)),
+		kfake.AllowAutoTopicCreation(),
+		kfake.ClusterID("devkafka"),
+	}
+	if len(cfg.Topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(cfg.Partitions, cfg.Topics...))
+	}
+	if cfg.DataDir != "" {
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+	}
+	cluster, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("devkafka: start on port %d: %w", cfg.Port, err)
+	}
+	return &Broker{cluster: cluster}, nil
+}
+
+// Addr is the broker's host:port, for KAFKA_BROKERS.
+func (b *Broker) Addr() string { return b.cluster.ListenAddrs()[0] }
+
+// Close stops the broker, flushing its data directory.
+func (b *Broker) Close() { b.cluster.Close() }

@@ -1,0 +1,57 @@
+// Package eventstore is an append-only event store on PostgreSQL whose events
+// table is also the transactional outbox: appending an event in the command's
+// transaction is all it takes to publish it, with no second write.
+package eventstore
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is an event to be appended to a stream.
+type Event struct {
+	// ID identifies the event everywhere it travels (a UUID); consumers dedupe by it.
+	ID string
+	// Type is the stable type name, for example "order.OrderPlaced".
+	Type string
+	// SchemaVersion is the version of the payload's shape for Type.
+	SchemaVersion int
+	// Payload is the event body as JSON.
+	Payload json.RawMessage
+}
+
+// Context is what the command that caused the events knew about its origin:
+// stored with every event so that consumers can join the same trace.
+type Context struct {
+	// CorrelationID ties together everything caused by one request.
+	CorrelationID string
+	// Metadata holds the W3C trace context (traceparent, tracestate) and any
+	// other string metadata to carry along as message headers.
+	Metadata map[string]string
+}
+
+// RecordedEvent is an event as stored.
+type RecordedEvent struct {
+	Event
+	Context
+
+	// Position is where the event is in the store's commit order.
+	Position Position
+	// StreamID names the stream (one aggregate), StreamVersion is the event's
+	// 1-based place in it.
+	StreamID      string
+	StreamVersion int64
+	RecordedAt    time.Time
+}
+
+// Position is a place in the store's global commit order. Events are read in
+// (TransactionID, GlobalPosition) order: positions are taken when a row is
+// inserted, but become visible when the transaction commits, so ordering by the
+// position alone would skip rows that commit late.
+type Position struct {
+	TransactionID  uint64
+	GlobalPosition int64
+}
+
+// Start is the position before the first event.
+var Start = Position{}

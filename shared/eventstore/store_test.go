@@ -1,0 +1,161 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+func event(typ string) eventstore.Event {
+	return eventstore.Event{ID: uuid.NewString(), Type: typ, SchemaVersion: 1, Payload: []byte(`{"n":1}`)}
+}
+
+func TestAppendAndLoad(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	origin := eventstore.Context{CorrelationID: "corr-1", Metadata: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+
+	first, second := event("test.A"), event("test.B")
+	if err := eventstore.Append(ctx, pool, "s-1", 0, origin, first, second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := eventstore.Load(ctx, pool, "s-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != first.ID || got[1].ID != second.ID {
+		t.Fatalf("loaded %+v, want events %s then %s", got, first.ID, second.ID)
+	}
+	if got[0].StreamVersion != 1 || got[1].StreamVersion != 2 {
+		t.Errorf("versions %d, %d; want 1, 2", got[0].StreamVersion, got[1].StreamVersion)
+	}
+	if got[1].CorrelationID != "corr-1" || got[1].Metadata["traceparent"] != origin.Metadata["traceparent"] {
+		t.Errorf("origin not stored: %+v", got[1].Context)
+	}
+	if got[0].Type != "test.A" || got[0].SchemaVersion != 1 || string(got[0].Payload) != `{"n": 1}` {
+		t.Errorf("event stored as %q v%d %s", got[0].Type, got[0].SchemaVersion, got[0].Payload)
+	}
+
+	if _, err := eventstore.Load(ctx, pool, "missing"); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Errorf("Load(missing) = %v, want ErrStreamNotFound", err)
+	}
+}
+
+func TestAppendAtStaleVersionConflictsAndWritesNothing(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	if err := eventstore.Append(ctx, pool, "s-1", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	for _, expected := range []int64{0, 2} {
+		err := eventstore.Append(ctx, pool, "s-1", expected, eventstore.Context{}, event("test.B"), event("test.C"))
+		if !errors.Is(err, eventstore.ErrVersionConflict) {
+			t.Errorf("append at version %d: err = %v, want ErrVersionConflict", expected, err)
+		}
+	}
+	got, _ := eventstore.Load(ctx, pool, "s-1")
+	if len(got) != 1 {
+		t.Errorf("stream has %d events after conflicts, want 1", len(got))
+	}
+}
+
+// Two transactions append at the same version at the same time: the unique
+// constraint lets exactly one win, and the other gets a conflict.
+func TestConcurrentAppendsOneWins(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	txA, _ := pool.Begin(ctx)
+	txB, _ := pool.Begin(ctx)
+	defer txA.Rollback(ctx)
+	defer txB.Rollback(ctx)
+	if err := eventstore.Append(ctx, txA, "s-1", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	errB := make(chan error, 1)
+	go func() { errB <- eventstore.Append(ctx, txB, "s-1", 0, eventstore.Context{}, event("test.B")) }()
+	time.Sleep(100 * time.Millisecond) // B now waits on A's uncommitted row
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errB; !errors.Is(err, eventstore.ErrVersionConflict) {
+		t.Fatalf("second append: %v, want ErrVersionConflict", err)
+	}
+}
+
+// An event whose transaction started (and took its position) first but
+// commits last must still be read: it is invisible while its transaction is
+// open, and everything after it waits.
+func TestReadAllNeverSkipsLateCommits(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	lateEvent := event("test.Late")
+	if err := eventstore.Append(ctx, slow, "slow", 0, eventstore.Context{}, lateEvent); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := eventstore.Append(ctx, pool, fmt.Sprint("fast-", i), 0, eventstore.Context{}, event("test.Fast")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if got, _ := eventstore.ReadAll(ctx, pool, eventstore.Start, 100); len(got) != 0 {
+		t.Fatalf("read %d events while an older transaction is open, want 0 (they would overtake it)", len(got))
+	}
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var all []eventstore.RecordedEvent
+	pos := eventstore.Start
+	for {
+		batch, err := eventstore.ReadAll(ctx, pool, pos, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		all = append(all, batch...)
+		pos = batch[len(batch)-1].Position
+	}
+	if len(all) != 4 {
+		t.Fatalf("read %d events, want 4", len(all))
+	}
+	found := false
+	for _, e := range all {
+		found = found || e.ID == lateEvent.ID
+	}
+	if !found {
+		t.Fatal("the late-committed event was skipped")
+	}
+}
+
+func TestAppendIsAtomicWithTheCallersTransaction(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := eventstore.Append(ctx, tx, "s-1", 0, eventstore.Context{}, event("test.A")); err != nil {
+			return err
+		}
+		return errors.New("the command failed after appending")
+	})
+	if err == nil {
+		t.Fatal("expected the transaction to fail")
+	}
+	if _, err := eventstore.Load(ctx, pool, "s-1"); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("event survived a rolled-back transaction: %v", err)
+	}
+}

@@ -1,0 +1,172 @@
+// Package httpapi holds what the services' HTTP APIs share: JSON bodies and
+// errors, a server with timeouts, and a middleware that gives every request a
+// correlation id and a server span.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/es-outbox/reference/shared/messaging"
+)
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 64 << 10
+
+// CorrelationIDHeader carries the correlation id in requests and responses.
+const CorrelationIDHeader = "X-Correlation-ID"
+
+// Error is an API error as sent to clients: {"error": {...}}.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Field names the request field at fault, as a JSON path ("items[0].sku").
+	Field string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// BadField is a 400 naming the field at fault.
+func BadField(field, message string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: field, Message: message}
+}
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as {"error": {...}}. Errors that are not *Error are
+// logged and answered with a 500 that reveals nothing.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *Error
+	if !errors.As(err, &apiErr) {
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err,
+			"correlation_id", messaging.CorrelationID(r.Context()))
+		apiErr = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	WriteJSON(w, apiErr.Status, map[string]*Error{"error": apiErr})
+}
+
+// DecodeJSON reads a JSON request body into dst, strictly: it must be
+// application/json, at most MaxBodyBytes, one object, with no unknown fields.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+				Message: "the request body must be application/json"}
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	} else if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		tooLarge  *http.MaxBytesError
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return BadField(field, fmt.Sprintf("must be a JSON %s, not %s", jsonType(typeErr.Type.Kind().String()), typeErr.Value))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return BadField(field, "is not a known field")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return BadField("(body)", "is not valid JSON")
+	default:
+		return BadField("(body)", "is not a valid JSON object: "+err.Error())
+	}
+}
+
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "number"
+	case kind == "slice", kind == "array":
+		return "array"
+	case kind == "struct", kind == "map":
+		return "object"
+	case kind == "bool":
+		return "boolean"
+	}
+	return kind
+}
+
+// NewServer returns a server with timeouts, so slow or idle clients cannot
+// hold connections forever.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+var validCorrelationID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// Middleware gives each request a correlation id (the client's
+// X-Correlation-ID if well-formed, else a new one, echoed in the response)
+// and a server span that continues the client's W3C trace context.
+func Middleware(next http.Handler) http.Handler {
+	tracer := otel.Tracer("github.com/es-outbox/reference/shared/httpapi")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(CorrelationIDHeader)
+		if !validCorrelationID.MatchString(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set(CorrelationIDHeader, id)
+		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(messaging.WithCorrelationID(ctx, id))
+		next.ServeHTTP(w, r)
+		if r.Pattern != "" { // set by http.ServeMux: "POST /v1/orders"
+			span.SetName(r.Pattern)
+		}
+	})
+}
+
+// Shutdown stops srv gracefully, waiting at most timeout for requests in flight.
+func Shutdown(srv *http.Server, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}

@@ -1,0 +1,112 @@
+// Package kafka builds Watermill publishers and subscribers for Kafka with the
+// settings this project relies on: acks from all in-sync replicas, an
+// idempotent producer, consumer groups that start from the oldest offset, and
+// the event's stream id as the partition key.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// ParseBrokers splits a comma-separated KAFKA_BROKERS value.
+func ParseBrokers(s string) []string {
+	var brokers []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	return brokers
+}
+
+// saramaConfig is the client configuration shared by producers and consumers.
+func saramaConfig(clientID string) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = clientID
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
+	return cfg
+}
+
+// ProducerConfig is for producers that must not lose or duplicate a message
+// they were told was sent: acks from all in-sync replicas, idempotence.
+func ProducerConfig(clientID string) *sarama.Config {
+	cfg := saramaConfig(clientID)
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
+	cfg.Producer.Retry.Max = 10
+	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	return cfg
+}
+
+// ConsumerConfig is for consumer groups: a new group starts from the oldest
+// offset (Sarama's default, the newest, would silently skip what is already
+// in the topic).
+func ConsumerConfig(clientID string) *sarama.Config {
+	cfg := saramaConfig(clientID)
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Return.Errors = true
+	return cfg
+}
+
+// PartitionKeyFunc returns the Kafka key of a message; messages with the same
+// key go to the same partition, in order.
+type PartitionKeyFunc func(msg *message.Message) string
+
+// NewPublisher returns a Watermill publisher that keys each message with key.
+func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logger watermill.LoggerAdapter) (*wkafka.Publisher, error) {
+	marshaler := wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
+		return key(msg), nil
+	})
+	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
+		Brokers:               brokers,
+		Marshaler:             marshaler,
+		OverwriteSaramaConfig: ProducerConfig(clientID),
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("kafka publisher for %s: %w", strings.Join(brokers, ","), err)
+	}
+	return pub, nil
+}
+
+// NewSubscriber returns a Watermill subscriber in the given consumer group.
+// The message's Kafka key, partition and offset are in its context (see
+// watermill-kafka's MessageKeyFromCtx and friends).
+func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapter) (*wkafka.Subscriber, error) {
+	sub, err := wkafka.NewSubscriber(wkafka.SubscriberConfig{
+		Brokers:               brokers,
+		Unmarshaler:           wkafka.DefaultMarshaler{},
+		OverwriteSaramaConfig: ConsumerConfig(group),
+		ConsumerGroup:         group,
+		ReconnectRetrySleep:   500 * time.Millisecond,
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("kafka subscriber for %s: %w", strings.Join(brokers, ","), err)
+	}
+	return sub, nil
+}
+
+// Reachable reports whether a TCP connection to any of the brokers opens.
+func Reachable(ctx context.Context, brokers []string) bool {
+	var d net.Dialer
+	for _, b := range brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			conn.Close()
+			return true
+		}
+	}
+	return false
+}

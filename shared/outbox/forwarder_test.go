@@ -1,0 +1,180 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+var routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
+
+// startForwarder runs a forwarder until the returned stop function is called.
+func startForwarder(t *testing.T, pool *pgxpool.Pool, brokers []string) (stop func()) {
+	t.Helper()
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("forwarder: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// appendEvents writes perStream events to each of streams streams, one
+// transaction per event, and returns the event ids in stream order.
+func appendEvents(t *testing.T, pool *pgxpool.Pool, prefix string, streams, perStream int) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	ids := map[string][]string{}
+	for v := range perStream {
+		for s := range streams {
+			stream := fmt.Sprintf("%s-%d", prefix, s)
+			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}
+			origin := eventstore.Context{CorrelationID: "corr-" + stream, Metadata: map[string]string{"traceparent": traceparent}}
+			if err := eventstore.Append(ctx, pool, stream, int64(v), origin, e); err != nil {
+				t.Fatal(err)
+			}
+			ids[stream] = append(ids[stream], e.ID)
+		}
+	}
+	return ids
+}
+
+func TestForwarderPublishesEveryEventKeyedAndInStreamOrder(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	ids := appendEvents(t, pool, "order", 5, 4)
+	startForwarder(t, pool, brokers)
+
+	records := testenv.Records(t, brokers, "order.events", 20, 30*time.Second)
+	if len(records) != 20 {
+		t.Fatalf("got %d records on order.events, want 20", len(records))
+	}
+	seen := map[string][]string{}
+	partitionOf := map[string]int32{}
+	for _, r := range records {
+		stream := string(r.Key)
+		if h := testenv.Header(r, "stream_id"); h != stream {
+			t.Errorf("record key %q but stream_id header %q", stream, h)
+		}
+		if p, ok := partitionOf[stream]; ok && p != r.Partition {
+			t.Errorf("stream %s on partitions %d and %d", stream, p, r.Partition)
+		}
+		partitionOf[stream] = r.Partition
+		want := map[string]string{
+			"event_type":     "order.Tested",
+			"schema_version": "1",
+			"stream_version": strconv.Itoa(len(seen[stream]) + 1),
+			"correlation_id": "corr-" + stream,
+			"traceparent":    traceparent,
+		}
+		for k, v := range want {
+			if got := testenv.Header(r, k); got != v {
+				t.Errorf("record of %s: header %s = %q, want %q", stream, k, got, v)
+			}
+		}
+		seen[stream] = append(seen[stream], testenv.Header(r, "event_id"))
+	}
+	for stream, want := range ids {
+		if fmt.Sprint(seen[stream]) != fmt.Sprint(want) {
+			t.Errorf("stream %s arrived as %v, want %v", stream, seen[stream], want)
+		}
+	}
+}
+
+func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	ctx := context.Background()
+	startForwarder(t, pool, brokers)
+
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := eventstore.Event{ID: uuid.NewString(), Type: "order.Late", SchemaVersion: 1, Payload: []byte(`{}`)}
+	if err := eventstore.Append(ctx, slow, "order-slow", 0, eventstore.Context{}, late); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, pool, "early", 3, 1) // later positions, committed first
+	time.Sleep(200 * time.Millisecond)
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, pool, "after", 1, 1)
+
+	records := testenv.Records(t, brokers, "order.events", 5, 30*time.Second)
+	found := false
+	for _, r := range records {
+		found = found || testenv.Header(r, "event_id") == late.ID
+	}
+	if !found {
+		t.Fatalf("late-committed event %s not forwarded; got %d records", late.ID, len(records))
+	}
+}
+
+// Stopping the forwarder in the middle of a backlog and starting it again
+// loses nothing, and the subscriber-first shutdown sends (almost) nothing twice.
+func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	ids := appendEvents(t, pool, "order", 50, 20) // 1,000 events
+	stop := startForwarder(t, pool, brokers)
+	testenv.Eventually(t, 30*time.Second, "part of the backlog forwarded", func() bool {
+		var acked int64
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+		return acked > 100
+	})
+	stop()
+	startForwarder(t, pool, brokers)
+
+	records := testenv.Records(t, brokers, "order.events", 1000, 60*time.Second)
+	got := map[string]int{}
+	for _, r := range records {
+		got[testenv.Header(r, "event_id")]++
+	}
+	for _, list := range ids {
+		for _, id := range list {
+			if got[id] == 0 {
+				var acked int64
+				_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+				t.Fatalf("event %s lost across the restart (%d records, %d distinct, offset %d)", id, len(records), len(got), acked)
+			}
+		}
+	}
+	if dups := len(records) - len(got); dups > 1 {
+		for _, r := range records {
+			if got[testenv.Header(r, "event_id")] > 1 {
+				t.Logf("dup %s p%d o%d", testenv.Header(r, "event_id"), r.Partition, r.Offset)
+			}
+		}
+		t.Errorf("%d duplicates after a graceful stop, want at most 1", dups)
+	}
+}

@@ -1,0 +1,141 @@
+// Package postgres connects to PostgreSQL and applies versioned migrations.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Connect opens a connection pool and checks that the server answers.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse %q: %w", redact(url), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s: %w", redact(url), err)
+	}
+	return pool, nil
+}
+
+// CreateDatabase creates the database named in url if it does not exist yet,
+// connecting to the server's "postgres" database to do so.
+func CreateDatabase(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("postgres: parse %q: %w", redact(url), err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("postgres: connect to %s: %w", redact(url), err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+		return nil // already exists (23505: a concurrent CREATE won the race)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// DropDatabase drops the database named in url, disconnecting its sessions.
+func DropDatabase(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+// Migration is one set of versioned SQL migrations with its own version table,
+// so that the shared event store and each service evolve their schemas apart.
+type Migration struct {
+	// Files holds goose SQL files (00001_name.sql, ...) at its root.
+	Files fs.FS
+	// VersionTable records which of Files have been applied.
+	VersionTable string
+}
+
+// NewMigration returns the migration set in directory dir of files (an
+// embedded FS), recorded in versionTable.
+func NewMigration(files fs.FS, dir, versionTable string) Migration {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(fmt.Sprintf("postgres: migrations in %s: %v", dir, err))
+	}
+	return Migration{Files: sub, VersionTable: versionTable}
+}
+
+// Migrate applies every pending migration of each set, in order. A PostgreSQL
+// advisory lock makes concurrent starts of several replicas safe.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migration) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	for _, set := range sets {
+		if err := migrate(ctx, db, set); err != nil {
+			return fmt.Errorf("postgres: migrate %s: %w", set.VersionTable, err)
+		}
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, db *sql.DB, set Migration) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, set.Files,
+		goose.WithTableName(set.VersionTable),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return err
+	}
+	_, err = provider.Up(ctx)
+	return err
+}
+
+// redact hides a password in a connection URL for error messages.
+func redact(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// WithDatabase returns the connection URL with its database name replaced.
+func WithDatabase(rawURL, name string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("postgres: %q is not a postgres:// URL", redact(rawURL))
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}

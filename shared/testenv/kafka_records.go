@@ -1,0 +1,47 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Records reads topic from the start with franz-go, a client independent of
+// the services' Sarama, until it has records for at least want distinct
+// event ids (the event_id header) or timeout passes, and returns all it read.
+func Records(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatalf("testenv: kafka client: %v", err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var records []*kgo.Record
+	distinct := map[string]bool{}
+	for len(distinct) < want && ctx.Err() == nil {
+		fetches := client.PollFetches(ctx)
+		fetches.EachRecord(func(r *kgo.Record) {
+			records = append(records, r)
+			distinct[Header(r, "event_id")] = true
+		})
+	}
+	return records
+}
+
+// Header returns the value of a record's header, or "".
+func Header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,99 @@
+// Package testenv gives tests the real components: a fresh PostgreSQL
+// database and a Kafka broker (the in-process development broker unless
+// TEST_KAFKA_BROKERS names a real one).
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/postgres"
+)
+
+// DefaultDatabaseURL is the local server of a development machine.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Database creates an empty database for the test, applies the migrations,
+// and drops it when the test ends. The server comes from TEST_DATABASE_URL,
+// else DATABASE_URL, else the local default.
+func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Pool, url string) {
+	t.Helper()
+	base := firstNonEmpty(os.Getenv("TEST_DATABASE_URL"), os.Getenv("DATABASE_URL"), DefaultDatabaseURL)
+	name := "test_" + randomHex(6)
+	url, err := postgres.WithDatabase(base, name)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := postgres.CreateDatabase(ctx, url); err != nil {
+		t.Fatalf("testenv: %v (is PostgreSQL running? scripts/setup.sh starts it)", err)
+	}
+	pool, err = postgres.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := postgres.DropDatabase(ctx, url); err != nil {
+			t.Logf("testenv: drop %s: %v", name, err)
+		}
+	})
+	if err := postgres.Migrate(ctx, pool, migrations...); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return pool, url
+}
+
+// Kafka returns brokers for the test: TEST_KAFKA_BROKERS if set, else a new
+// in-process development broker on a free loopback port with the project's
+// topics, closed when the test ends.
+func Kafka(t testing.TB) []string {
+	t.Helper()
+	if b := os.Getenv("TEST_KAFKA_BROKERS"); b != "" {
+		return kafka.ParseBrokers(b)
+	}
+	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(broker.Close)
+	return []string{broker.Addr()}
+}
+
+// Eventually calls check until it returns true or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
