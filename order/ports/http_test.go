@@ -143,7 +143,7 @@ func TestUnknownOrderIs404AndMalformedIdIs400(t *testing.T) {
 	srv, _ := newServer(t)
 	for path, want := range map[string]int{
 		"/v1/orders/0196b4a4-7f5e-7c4e-9a1e-2f1d3c4b5a69": http.StatusNotFound,
-		"/v1/orders/not-a-uuid":                          http.StatusBadRequest,
+		"/v1/orders/not-a-uuid":                           http.StatusBadRequest,
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {

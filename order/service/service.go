@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/order/adapters"
@@ -18,7 +17,6 @@ import (
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
-	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -28,15 +26,11 @@ var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
-	if err := postgres.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, true, eventstore.Migrations)
+	if err == nil {
+		pool.Close()
 	}
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return postgres.Migrate(ctx, pool, eventstore.Migrations)
+	return err
 }
 
 // Service is a connected order service.
@@ -49,12 +43,8 @@ type Service struct {
 
 // New connects to the database and applies pending migrations.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, eventstore.Migrations)
 	if err != nil {
-		return nil, err
-	}
-	if err := postgres.Migrate(ctx, pool, eventstore.Migrations); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger}, nil
@@ -83,7 +73,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		<-ctx.Done()
 		return httpapi.Shutdown(srv, 10*time.Second)
 	})
-	if s.cfg.ForwarderEnabled {
+	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
 	}
 	return g.Wait()
@@ -91,17 +81,5 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 
 // Forward runs the forwarder until ctx is done.
 func (s *Service) Forward(ctx context.Context) error {
-	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB:           stdlib.OpenDBFromPool(s.pool),
-		Brokers:      s.cfg.KafkaBrokers,
-		Routes:       Routes,
-		PollInterval: s.cfg.ForwarderPoll,
-		BatchSize:    s.cfg.ForwarderBatchSize,
-		Logger:       logs.Watermill(s.logger.With("component", "forwarder")),
-	})
-	if err != nil {
-		return err
-	}
-	s.logger.Info("forwarding events to Kafka", "brokers", s.cfg.KafkaBrokers, "poll_interval", s.cfg.ForwarderPoll)
-	return f.Run(ctx)
+	return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger)
 }

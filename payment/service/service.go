@@ -5,14 +5,12 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -24,15 +22,11 @@ var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
-	if err := postgres.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, true, migrations...)
+	if err == nil {
+		pool.Close()
 	}
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return postgres.Migrate(ctx, pool, migrations...)
+	return err
 }
 
 // Service is a connected payment service.
@@ -48,12 +42,8 @@ type Service struct {
 
 // New connects to the database, applies pending migrations and builds the router.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
 	if err != nil {
-		return nil, err
-	}
-	if err := postgres.Migrate(ctx, pool, migrations...); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	gateway := adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{
@@ -81,23 +71,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.MaxRetries)
 		return s.Router.Run(ctx)
 	})
-	if s.cfg.ForwarderEnabled {
-		g.Go(func() error { return s.forward(ctx) })
+	if s.cfg.Forwarder.Enabled {
+		g.Go(func() error { return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger) })
 	}
 	return g.Wait()
-}
-
-func (s *Service) forward(ctx context.Context) error {
-	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB:           stdlib.OpenDBFromPool(s.pool),
-		Brokers:      s.cfg.KafkaBrokers,
-		Routes:       Routes,
-		PollInterval: s.cfg.ForwarderPoll,
-		BatchSize:    s.cfg.ForwarderBatchSize,
-		Logger:       logs.Watermill(s.logger.With("component", "forwarder")),
-	})
-	if err != nil {
-		return err
-	}
-	return f.Run(ctx)
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
+	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -34,8 +36,9 @@ func start(t *testing.T, maxRetries int) *env {
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	cfg := service.Config{
-		DatabaseURL: url, KafkaBrokers: brokers, MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond,
-		ApproveLimit: 10_000, ForwarderEnabled: true, ForwarderPoll: 10 * time.Millisecond, ForwarderBatchSize: 100,
+		Service:    config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+		MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond, ApproveLimit: 10_000,
+		Forwarder: outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := service.New(context.Background(), cfg, logger)

@@ -4,10 +4,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,4 +81,43 @@ func (vs Vars) PrintUsage(w io.Writer) {
 	for _, v := range vs {
 		fmt.Fprintf(w, "  %-32s %s (default %q)\n", v.Name, v.Usage, v.Default)
 	}
+}
+
+// Common returns the variables every service has: its database (with the
+// given default), the Kafka brokers and the log level.
+func Common(databaseDefault, databaseUsage string) Vars {
+	return Vars{
+		{Name: "DATABASE_URL", Default: databaseDefault, Usage: databaseUsage},
+		{Name: "KAFKA_BROKERS", Default: "127.0.0.1:9092", Usage: "comma-separated Kafka bootstrap brokers"},
+		{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
+	}
+}
+
+// Service is the configuration every service has.
+type Service struct {
+	DatabaseURL  string
+	KafkaBrokers []string
+	LogLevel     string
+}
+
+// Service reads the variables of Common.
+func (vs Vars) Service() (Service, error) {
+	s := Service{
+		DatabaseURL: vs.String("DATABASE_URL"), KafkaBrokers: SplitList(vs.String("KAFKA_BROKERS")), LogLevel: vs.String("LOG_LEVEL"),
+	}
+	if len(s.KafkaBrokers) == 0 {
+		return s, errors.New("KAFKA_BROKERS names no broker")
+	}
+	return s, nil
+}
+
+// SplitList splits a comma-separated value such as KAFKA_BROKERS.
+func SplitList(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }

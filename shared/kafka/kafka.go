@@ -17,17 +17,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// ParseBrokers splits a comma-separated KAFKA_BROKERS value.
-func ParseBrokers(s string) []string {
-	var brokers []string
-	for _, b := range strings.Split(s, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	return brokers
-}
-
 // saramaConfig is the client configuration shared by producers and consumers.
 func saramaConfig(clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()

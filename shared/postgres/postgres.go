@@ -139,3 +139,22 @@ func WithDatabase(rawURL, name string) (string, error) {
 	u.Path = "/" + name
 	return u.String(), nil
 }
+
+// Open connects to the database at url and applies pending migrations.
+// With create, it first creates the database if it does not exist.
+func Open(ctx context.Context, url string, create bool, migrations ...Migration) (*pgxpool.Pool, error) {
+	if create {
+		if err := CreateDatabase(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, pool, migrations...); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}

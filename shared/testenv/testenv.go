@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/devkafka"
-	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 
@@ -61,7 +61,7 @@ func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Poo
 func Kafka(t testing.TB) []string {
 	t.Helper()
 	if b := os.Getenv("TEST_KAFKA_BROKERS"); b != "" {
-		return kafka.ParseBrokers(b)
+		return config.SplitList(b)
 	}
 	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
 	if err != nil {

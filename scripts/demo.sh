@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The demo: the whole pipeline on this machine, without Docker.
+#   PostgreSQL (DATABASE_URL, else the local server) with two fresh databases,
+#   the development Kafka broker (unless KAFKA_BROKERS points to a reachable
+#   one), the order and payment services; then it places orders over HTTP,
+#   poisons one message, waits for the payments, prints a summary and stops
+#   everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEMO_DIR=.demo
+export PGOPTIONS=--client-min-messages=warning
+ORDER_ADDR=${DEMO_ORDER_ADDR:-127.0.0.1:8080}
+BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+APPROVE_LIMIT=100000 # 1,000.00: larger orders are declined
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+with_db() { sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$1#" <<<"$BASE_URL"; }
+reachable() { local hp=${1##*,}; timeout 1 bash -c "</dev/tcp/${hp%:*}/${hp##*:}" 2>/dev/null; }
+
+PIDS=()
+cleanup() {
+	local code=$?
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	[[ $code -eq 0 ]] || echo "demo: failed; logs are in $DEMO_DIR/*.log" >&2
+}
+trap cleanup EXIT
+
+rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR/bin"
+say "Building order, payment and devkafka"
+go build -o "$DEMO_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka
+BIN=$DEMO_DIR/bin
+
+say "PostgreSQL: fresh databases demo_orders and demo_payments"
+ORDER_DB=$(with_db demo_orders)
+PAYMENT_DB=$(with_db demo_payments)
+for db in demo_orders demo_payments; do
+	psql -q "$BASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || die "cannot reach PostgreSQL at ${BASE_URL%%\?*}"
+done
+LOG_LEVEL=warn DATABASE_URL=$ORDER_DB "$BIN/order" migrate
+LOG_LEVEL=warn DATABASE_URL=$PAYMENT_DB "$BIN/payment" migrate
+
+if [[ -n "${KAFKA_BROKERS:-}" ]] && reachable "$KAFKA_BROKERS"; then
+	say "Kafka: using $KAFKA_BROKERS"
+else
+	[[ -z "${KAFKA_BROKERS:-}" ]] || echo "demo: KAFKA_BROKERS=$KAFKA_BROKERS is not reachable; starting the development broker instead"
+	port=${DEVKAFKA_PORT:-9092}
+	KAFKA_BROKERS=127.0.0.1:$port
+	reachable "$KAFKA_BROKERS" && die "port $port is taken; set DEVKAFKA_PORT or KAFKA_BROKERS"
+	say "Kafka: starting the development broker on $KAFKA_BROKERS"
+	"$BIN/devkafka" --port "$port" --data-dir "$DEMO_DIR/kafka-data" >"$DEMO_DIR/devkafka.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 50); do reachable "$KAFKA_BROKERS" && break; sleep 0.1; done
+	reachable "$KAFKA_BROKERS" || die "the development broker did not start (see $DEMO_DIR/devkafka.log)"
+fi
+export KAFKA_BROKERS
+
+say "Starting order (HTTP on $ORDER_ADDR, with its forwarder) and payment"
+reachable "$ORDER_ADDR" && die "$ORDER_ADDR is taken; set DEMO_ORDER_ADDR"
+DATABASE_URL=$ORDER_DB HTTP_ADDR=$ORDER_ADDR "$BIN/order" serve >"$DEMO_DIR/order.log" 2>&1 &
+PIDS+=($!)
+DATABASE_URL=$PAYMENT_DB GATEWAY_APPROVE_LIMIT=$APPROVE_LIMIT "$BIN/payment" serve >"$DEMO_DIR/payment.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://$ORDER_ADDR/livez" >/dev/null && break; sleep 0.1; done
+curl -sf "http://$ORDER_ADDR/livez" >/dev/null || die "the order service did not start (see $DEMO_DIR/order.log)"
+
+place() {
+	local body=$1
+	echo "\$ curl -X POST http://$ORDER_ADDR/v1/orders -H 'Content-Type: application/json' -d '$body'" >&2
+	curl -sS -X POST "http://$ORDER_ADDR/v1/orders" -H 'Content-Type: application/json' -d "$body" |
+		sed -E 's/.*"order_id":"([^"]+)".*/\1/'
+}
+say "Placing orders over HTTP"
+APPROVED=$(place '{"customer_id":"alice","currency":"EUR","items":[{"sku":"book","quantity":2,"unit_price":1999},{"sku":"pen","quantity":3,"unit_price":250}]}')
+DECLINED=$(place '{"customer_id":"bob","currency":"EUR","items":[{"sku":"laptop","quantity":1,"unit_price":249900}]}')
+BAD='{"customer_id":"carol","currency":"EUR","items":[{"sku":"mug","quantity":0,"unit_price":900}]}'
+echo "\$ curl -X POST http://$ORDER_ADDR/v1/orders -H 'Content-Type: application/json' -d '$BAD'   # bad input: 400, nothing stored"
+curl -sS -X POST "http://$ORDER_ADDR/v1/orders" -H 'Content-Type: application/json' -d "$BAD"
+
+say "Injecting a malformed OrderPlaced on order.events (truncated JSON)"
+"$BIN/devkafka" produce --brokers "$KAFKA_BROKERS" --topic order.events --key order-broken \
+	--header event_type=order.OrderPlaced --header schema_version=1 --header event_id=demo-broken '{"order_id": "broken", "total": 12'
+
+say "Waiting for the payments and the poison queue"
+count_payments() { psql -tA "$PAYMENT_DB" -c "SELECT count(*) FROM events WHERE event_type LIKE 'payment.%'"; }
+for _ in $(seq 300); do
+	[[ $(count_payments) -ge 2 ]] && DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list --json | grep -q demo-broken && break
+	sleep 0.1
+done
+
+say "Orders (GET /v1/orders/{id})"
+for id in "$APPROVED" "$DECLINED"; do curl -sS "http://$ORDER_ADDR/v1/orders/$id"; done
+say "Payments (the payment service's event store)"
+psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, event_type AS outcome,
+	to_char((payload->>'amount')::numeric / 100, 'FM999G990D00') || ' ' || (payload->>'currency') AS amount,
+	coalesce(payload->>'reason', '') AS reason FROM events ORDER BY global_position"
+say "Poison queue (payment poison list)"
+DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list
+
+[[ $(count_payments) -ge 2 ]] || die "the payments were not recorded in time"
+say "Done: stopping everything the demo started"

@@ -1,0 +1,261 @@
+package outbox_test
+
+// Benchmarks of the forwarder beside a raw batch relay on the same database
+// and broker, in one run, since only the ratio is meaningful on a shared
+// machine. Run with:
+//
+//	go test -run '^$' -bench . -benchtime 1x -count 3 ./shared/outbox/
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+const backlog = 100_000
+
+// BenchmarkBacklog drains a backlog of 100k events to Kafka: the forwarder
+// (Watermill router, one synchronous send per event) against a raw relay
+// (keyset read of 1,000 rows, one produce call per batch, offset per batch).
+func BenchmarkBacklog(b *testing.B) {
+	for range b.N {
+		pool, _ := testenv.Database(b, eventstore.Migrations)
+		brokers := testenv.Kafka(b)
+		fillBacklog(b, pool, backlog)
+		var events, last int64
+		if err := pool.QueryRow(context.Background(), `SELECT count(*), max(global_position) FROM events`).Scan(&events, &last); err != nil || events != backlog {
+			b.Fatalf("backlog holds %d events (%v), want %d", events, err, backlog)
+		}
+
+		start := time.Now()
+		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 1000)
+		waitForOffset(b, pool, "forwarder", last)
+		forwarder := float64(events) / time.Since(start).Seconds()
+		stop()
+
+		start = time.Now()
+		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
+		waitForOffset(b, pool, "raw", last)
+		raw := float64(events) / time.Since(start).Seconds()
+		stopRelay()
+
+		b.ReportMetric(forwarder, "forwarder_events/s")
+		b.ReportMetric(raw, "raw_relay_events/s")
+		b.ReportMetric(forwarder/raw, "ratio")
+	}
+}
+
+// BenchmarkLatency appends events one per transaction at a steady rate and
+// measures the time from commit to the record being readable from Kafka:
+// the forwarder and the raw relay, each polling every 10ms.
+func BenchmarkLatency(b *testing.B) {
+	const rate, seconds = 1000, 5
+	for range b.N {
+		pool, _ := testenv.Database(b, eventstore.Migrations)
+		brokers := testenv.Kafka(b)
+
+		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 100)
+		fwd := measureLatency(b, pool, brokers, "order.events", rate, seconds)
+		stop()
+		// The raw relay starts where the forwarder ended, on its own topic.
+		_, err := pool.Exec(context.Background(), `INSERT INTO outbox_offsets SELECT 'raw', offset_acked, last_processed_transaction_id FROM outbox_offsets WHERE consumer_group = 'forwarder'`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
+		raw := measureLatency(b, pool, brokers, "bench.raw", rate, seconds)
+		stopRelay()
+
+		b.ReportMetric(percentile(fwd, 50), "forwarder_p50_ms")
+		b.ReportMetric(percentile(fwd, 99), "forwarder_p99_ms")
+		b.ReportMetric(percentile(raw, 50), "raw_p50_ms")
+		b.ReportMetric(percentile(raw, 99), "raw_p99_ms")
+	}
+}
+
+func fillBacklog(b *testing.B, pool *pgxpool.Pool, n int) {
+	b.Helper()
+	// 1,000 transactions of 100 events, each event its own stream version.
+	for tx := range n / 100 {
+		_, err := pool.Exec(context.Background(), `
+			INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload)
+			SELECT 'order-' || ($1 * 100 + i) % 5000, ($1 * 100 + i) / 5000 + 1, gen_random_uuid(), 'order.Benchmarked', 1,
+				jsonb_build_object('n', $1 * 100 + i, 'items', jsonb_build_array(jsonb_build_object('sku', 'sku-1', 'quantity', 1, 'unit_price', 100)))
+			FROM generate_series(0, 99) AS i`, tx)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, poll time.Duration, batch int) (stop func()) {
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: poll, BatchSize: batch,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// runRawRelay is the baseline: what a hand-written relay does with the same
+// table, visibility rule and offsets, sending a whole batch per produce call.
+func runRawRelay(b *testing.B, pool *pgxpool.Pool, brokers []string, group, topic string, poll time.Duration) (stop func()) {
+	producer, err := sarama.NewSyncProducer(brokers, kafka.ProducerConfig("raw-relay"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = pool.Exec(ctx, `INSERT INTO outbox_offsets VALUES ($1, 0, '0') ON CONFLICT DO NOTHING`, group)
+		for ctx.Err() == nil {
+			n, err := relayBatch(ctx, pool, producer, group, topic)
+			if err != nil && ctx.Err() == nil {
+				b.Error(err)
+				return
+			}
+			if n == 0 {
+				time.Sleep(poll)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		producer.Close()
+	}
+}
+
+func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer sarama.SyncProducer, group, topic string) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var pos int64
+		var txID string
+		if err := tx.QueryRow(ctx, `SELECT offset_acked, last_processed_transaction_id::text FROM outbox_offsets WHERE consumer_group = $1 FOR UPDATE`, group).Scan(&pos, &txID); err != nil {
+			return err
+		}
+		id, _ := strconv.ParseUint(txID, 10, 64)
+		events, err := eventstore.ReadAll(ctx, tx, eventstore.Position{TransactionID: id, GlobalPosition: pos}, 1000)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		msgs := make([]*sarama.ProducerMessage, len(events))
+		for i, e := range events {
+			msgs[i] = &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(e.StreamID), Value: sarama.ByteEncoder(e.Payload),
+				Headers: []sarama.RecordHeader{{Key: []byte("event_id"), Value: []byte(e.ID)}}}
+		}
+		if err := producer.SendMessages(msgs); err != nil {
+			return err
+		}
+		last := events[len(events)-1].Position
+		n = len(events)
+		_, err = tx.Exec(ctx, `UPDATE outbox_offsets SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8 WHERE consumer_group = $1`,
+			group, last.GlobalPosition, strconv.FormatUint(last.TransactionID, 10))
+		return err
+	})
+	return n, err
+}
+
+func waitForOffset(b *testing.B, pool *pgxpool.Pool, group string, want int64) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		var got int64
+		_ = pool.QueryRow(context.Background(), `SELECT offset_acked FROM outbox_offsets WHERE consumer_group = $1`, group).Scan(&got)
+		if got >= want {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatalf("%s did not reach offset %d", group, want)
+}
+
+// measureLatency appends rate events per second for seconds, one per
+// transaction, and returns the commit-to-Kafka latency in ms of each event
+// after the first second.
+func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic string, rate, seconds int) []float64 {
+	b.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(10*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+30)*time.Second)
+	defer cancel()
+
+	type commit struct {
+		id string
+		at time.Time
+	}
+	var mu sync.Mutex
+	var committed []commit
+	total := rate * seconds
+	go func() {
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for i := range total {
+			<-tick.C
+			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Measured", SchemaVersion: 1, Payload: []byte(`{}`)}
+			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", i), 0, eventstore.Context{}, e); err != nil {
+				if ctx.Err() == nil {
+					b.Error(err)
+				}
+				return
+			}
+			mu.Lock()
+			committed = append(committed, commit{e.ID, time.Now()})
+			mu.Unlock()
+		}
+	}()
+	received := map[string]time.Time{}
+	for len(received) < total && ctx.Err() == nil {
+		fetches := client.PollFetches(ctx)
+		now := time.Now()
+		fetches.EachRecord(func(r *kgo.Record) { received[testenv.Header(r, "event_id")] = now })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) < total {
+		b.Fatalf("received %d of %d events", len(received), total)
+	}
+	// The first second warms up connections and topic metadata; skip it.
+	var latencies []float64
+	for _, c := range committed[rate:] {
+		latencies = append(latencies, float64(received[c.id].Sub(c.at).Microseconds())/1000)
+	}
+	return latencies
+}
+
+func percentile(values []float64, p float64) float64 {
+	s := slices.Clone(values)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p/100)]
+}

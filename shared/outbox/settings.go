@@ -1,0 +1,59 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/logs"
+)
+
+// Variables configure the forwarder of any service.
+var Variables = config.Vars{
+	{Name: "FORWARDER_ENABLED", Default: "true", Usage: "run the forwarder inside `serve`"},
+	{Name: "FORWARDER_POLL_INTERVAL", Default: "20ms", Usage: "how soon the forwarder reads again after finding no new events"},
+	{Name: "FORWARDER_BATCH_SIZE", Default: "100", Usage: "events the forwarder reads per query"},
+}
+
+// Settings are a service's forwarder settings.
+type Settings struct {
+	Enabled      bool
+	PollInterval time.Duration
+	BatchSize    int
+}
+
+// SettingsFrom reads the forwarder Variables from vs.
+func SettingsFrom(vs config.Vars) (Settings, error) {
+	var (
+		s    Settings
+		errs [3]error
+	)
+	s.Enabled, errs[0] = vs.Bool("FORWARDER_ENABLED")
+	s.PollInterval, errs[1] = vs.Duration("FORWARDER_POLL_INTERVAL", false)
+	batch, err := vs.Int("FORWARDER_BATCH_SIZE", 1)
+	s.BatchSize, errs[2] = int(batch), err
+	return s, errors.Join(errs[:]...)
+}
+
+// Run forwards the events in pool's event store to Kafka until ctx is done.
+func Run(ctx context.Context, pool *pgxpool.Pool, brokers []string, routes []Route, s Settings, logger *slog.Logger) error {
+	logger = logger.With("component", "forwarder")
+	f, err := NewForwarder(ForwarderConfig{
+		DB:           stdlib.OpenDBFromPool(pool),
+		Brokers:      brokers,
+		Routes:       routes,
+		PollInterval: s.PollInterval,
+		BatchSize:    s.BatchSize,
+		Logger:       logs.Watermill(logger),
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("forwarding events to Kafka", "brokers", brokers, "poll_interval", s.PollInterval, "batch_size", s.BatchSize)
+	return f.Run(ctx)
+}
