@@ -59,10 +59,21 @@ func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, err
 	return order.FromEvents(events)
 }
 
+// decode turns a stored event into the order's domain event.
 func decode(e eventstore.RecordedEvent) (order.Event, error) {
 	switch {
 	case e.Type == contracts.OrderPlacedType && e.SchemaVersion == contracts.OrderPlacedVersion:
 		return eventstore.Decode[order.OrderPlaced](e)
+	case e.Type == contracts.OrderPaidType && e.SchemaVersion == contracts.OrderPaidVersion:
+		return eventstore.Decode[order.OrderPaid](e)
+	case e.Type == contracts.OrderPaymentFailedType && e.SchemaVersion == contracts.OrderPaymentFailedVersion:
+		return eventstore.Decode[order.OrderPaymentFailed](e)
+	case e.Type == contracts.OrderCancelledType && e.SchemaVersion == contracts.OrderCancelledVersion:
+		return eventstore.Decode[order.OrderCancelled](e)
+	case e.Type == contracts.OrderRefundRequestedType && e.SchemaVersion == contracts.OrderRefundRequestedVersion:
+		return eventstore.Decode[order.OrderRefundRequested](e)
+	case e.Type == contracts.OrderRefundedType && e.SchemaVersion == contracts.OrderRefundedVersion:
+		return eventstore.Decode[order.OrderRefunded](e)
 	}
 	return nil, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, e.SchemaVersion)
 }

@@ -24,9 +24,11 @@ import (
 // Routes send the order's events to Kafka.
 var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
 
+var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations}
+
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, true, eventstore.Migrations)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, true, migrations...)
 	if err == nil {
 		pool.Close()
 	}
@@ -43,7 +45,7 @@ type Service struct {
 
 // New connects to the database and applies pending migrations.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, eventstore.Migrations)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
 	if err != nil {
 		return nil, err
 	}

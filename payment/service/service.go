@@ -10,6 +10,7 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/payment/ports"
+	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
@@ -37,7 +38,7 @@ type Service struct {
 	app     *app.Application
 	logger  *slog.Logger
 	// Router is the Kafka consumer; its Stats count retries and poisonings.
-	Router *ports.Router
+	Router *consumer.Router
 }
 
 // New connects to the database, applies pending migrations and builds the router.
@@ -50,13 +51,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
 	})
 	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
-	router, err := ports.NewRouter(ports.RouterConfig{
-		Brokers: cfg.KafkaBrokers, MaxRetries: cfg.MaxRetries, RetryInterval: cfg.RetryInterval, Logger: logger,
-	}, application)
+	router, err := consumer.New(consumer.Config{
+		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		MaxRetries: cfg.MaxRetries, RetryInterval: cfg.RetryInterval, Logger: logger,
+	})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	ports.HandleOrderEvents(router, application)
 	return &Service{cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -186,7 +187,7 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 			t.Errorf("poisoned metadata %s = %q, want %q", k, got, want)
 		}
 	}
-	if reason := p.Metadata["reason_poisoned"]; reason == "" || p.Metadata[ports.PoisonedOffsetKey] == "" {
+	if reason := p.Metadata["reason_poisoned"]; reason == "" || p.Metadata[consumer.PoisonedOffsetKey] == "" {
 		t.Errorf("poisoned message lacks its reason or origin: %v", p.Metadata)
 	}
 }

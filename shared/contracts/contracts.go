@@ -1,22 +1,45 @@
 // Package contracts holds the events that cross service boundaries. Since the
 // event store is the outbox, a stored event is exactly what its consumers
-// receive: these structs are both the order's stored events and the payment
-// service's input, so the two services agree by construction and never import
+// receive: these structs are both the services' stored events and the other
+// side's input, so the two services agree by construction and never import
 // each other.
+//
+// Type names never change. A breaking change to a payload gets a new schema
+// version, and readers upcast older versions to the current shape.
 package contracts
 
 import "time"
 
-// Event type names and the schema version of their current shape. A type
-// name never changes; a breaking change to a payload gets a new version.
+// Order events, published on order.events with the order's stream id as key.
 const (
-	OrderPlacedType    = "order.OrderPlaced"
-	OrderPlacedVersion = 1
+	OrderPlacedType           = "order.OrderPlaced"
+	OrderPlacedVersion        = 1
+	OrderPaidType             = "order.OrderPaid"
+	OrderPaidVersion          = 1
+	OrderPaymentFailedType    = "order.OrderPaymentFailed"
+	OrderPaymentFailedVersion = 1
+	OrderCancelledType        = "order.OrderCancelled"
+	OrderCancelledVersion     = 1
+	// OrderRefundRequestedType asks the payment service to refund the order.
+	OrderRefundRequestedType    = "order.RefundRequested"
+	OrderRefundRequestedVersion = 1
+	OrderRefundedType           = "order.OrderRefunded"
+	OrderRefundedVersion        = 1
+)
 
-	PaymentSucceededType    = "payment.PaymentSucceeded"
-	PaymentSucceededVersion = 1
-	PaymentDeclinedType     = "payment.PaymentDeclined"
-	PaymentDeclinedVersion  = 1
+// Payment events, published on payment.events with the payment's stream id
+// ("payment-<order id>") as key.
+const (
+	PaymentRequestedType          = "payment.PaymentRequested"
+	PaymentRequestedVersion       = 1
+	PaymentSucceededType          = "payment.PaymentSucceeded"
+	PaymentSucceededVersion       = 1
+	PaymentDeclinedType           = "payment.PaymentDeclined"
+	PaymentDeclinedVersion        = 1
+	PaymentRefundRequestedType    = "payment.RefundRequested"
+	PaymentRefundRequestedVersion = 1
+	PaymentRefundedType           = "payment.PaymentRefunded"
+	PaymentRefundedVersion        = 1
 )
 
 // OrderPlaced says a customer placed an order that now awaits payment.
@@ -37,6 +60,55 @@ type LineItem struct {
 	UnitPrice int64  `json:"unit_price"`
 }
 
+// OrderPaid says the order's payment succeeded.
+type OrderPaid struct {
+	OrderID  string    `json:"order_id"`
+	ChargeID string    `json:"charge_id"`
+	Amount   int64     `json:"amount"`
+	At       time.Time `json:"at"`
+}
+
+// OrderPaymentFailed says the order's payment was declined.
+type OrderPaymentFailed struct {
+	OrderID string    `json:"order_id"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// OrderCancelled says the order was cancelled before it was paid.
+type OrderCancelled struct {
+	OrderID string    `json:"order_id"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// OrderRefundRequested says a paid order was cancelled (or a payment arrived
+// after the order was cancelled) and its amount must be refunded.
+type OrderRefundRequested struct {
+	OrderID  string    `json:"order_id"`
+	Amount   int64     `json:"amount"`
+	Currency string    `json:"currency"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// OrderRefunded says the order's payment was refunded.
+type OrderRefunded struct {
+	OrderID  string    `json:"order_id"`
+	RefundID string    `json:"refund_id"`
+	Amount   int64     `json:"amount"`
+	At       time.Time `json:"at"`
+}
+
+// PaymentRequested says the payment service will charge the order; it is
+// the first event of every payment stream.
+type PaymentRequested struct {
+	OrderID  string    `json:"order_id"`
+	Amount   int64     `json:"amount"`
+	Currency string    `json:"currency"`
+	At       time.Time `json:"at"`
+}
+
 // PaymentSucceeded says the order's amount was charged.
 type PaymentSucceeded struct {
 	OrderID  string    `json:"order_id"`
@@ -52,5 +124,20 @@ type PaymentDeclined struct {
 	Amount   int64     `json:"amount"`
 	Currency string    `json:"currency"`
 	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// PaymentRefundRequested says the payment service will refund a charge.
+type PaymentRefundRequested struct {
+	OrderID string    `json:"order_id"`
+	Amount  int64     `json:"amount"`
+	At      time.Time `json:"at"`
+}
+
+// PaymentRefunded says the charge was refunded.
+type PaymentRefunded struct {
+	OrderID  string    `json:"order_id"`
+	Amount   int64     `json:"amount"`
+	RefundID string    `json:"refund_id"`
 	At       time.Time `json:"at"`
 }

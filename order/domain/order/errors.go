@@ -20,3 +20,13 @@ func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field,
 func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// TransitionError means the command does not apply to the order in its
+// current status (cancelling a cancelled order, for example).
+type TransitionError struct {
+	OrderID string
+	Status  Status
+	Message string
+}
+
+func (e *TransitionError) Error() string { return e.Message }

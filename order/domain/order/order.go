@@ -21,11 +21,22 @@ const (
 	currencyLength = 3
 )
 
-// Status is where an order is in its lifecycle.
+// Status is where an order is in its lifecycle:
+//
+//	placed ─► paid ─► refund_requested ─► refunded      (cancel after payment)
+//	placed ─► payment_failed
+//	placed ─► cancelled [─► refund_requested ─► refunded if a payment still arrives]
 type Status string
 
-// StatusPlaced is an order that awaits payment.
-const StatusPlaced Status = "placed"
+// The statuses of an order.
+const (
+	StatusPlaced          Status = "placed"
+	StatusPaid            Status = "paid"
+	StatusPaymentFailed   Status = "payment_failed"
+	StatusCancelled       Status = "cancelled"
+	StatusRefundRequested Status = "refund_requested"
+	StatusRefunded        Status = "refunded"
+)
 
 // LineItem is a product line: quantity times a unit price in minor units.
 type LineItem struct {
@@ -58,6 +69,7 @@ type Order struct {
 	total      int64
 	status     Status
 	placedAt   time.Time
+	chargeID   string
 
 	version int64   // events applied so far, including changes
 	changes []Event // recorded by commands, not yet stored
@@ -147,6 +159,16 @@ func (o *Order) apply(e Event) error {
 		for i, it := range e.Items {
 			o.items[i] = LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
 		}
+	case OrderPaid:
+		o.status, o.chargeID = StatusPaid, e.ChargeID
+	case OrderPaymentFailed:
+		o.status = StatusPaymentFailed
+	case OrderCancelled:
+		o.status = StatusCancelled
+	case OrderRefundRequested:
+		o.status = StatusRefundRequested
+	case OrderRefunded:
+		o.status = StatusRefunded
 	default:
 		return fmt.Errorf("order: cannot apply event %T", e)
 	}
@@ -171,9 +193,26 @@ func (o *Order) Total() int64        { return o.total }
 func (o *Order) Status() Status      { return o.status }
 func (o *Order) PlacedAt() time.Time { return o.placedAt }
 
-// OrderPlaced is the order's first event; its payload is the public contract
-// that other services consume.
-type OrderPlaced contracts.OrderPlaced
+// The order's events. Their payloads are the public contracts that other
+// services consume (the event store is the outbox).
+type (
+	OrderPlaced          contracts.OrderPlaced
+	OrderPaid            contracts.OrderPaid
+	OrderPaymentFailed   contracts.OrderPaymentFailed
+	OrderCancelled       contracts.OrderCancelled
+	OrderRefundRequested contracts.OrderRefundRequested
+	OrderRefunded        contracts.OrderRefunded
+)
 
-func (OrderPlaced) EventType() string  { return contracts.OrderPlacedType }
-func (OrderPlaced) SchemaVersion() int { return contracts.OrderPlacedVersion }
+func (OrderPlaced) EventType() string           { return contracts.OrderPlacedType }
+func (OrderPlaced) SchemaVersion() int          { return contracts.OrderPlacedVersion }
+func (OrderPaid) EventType() string             { return contracts.OrderPaidType }
+func (OrderPaid) SchemaVersion() int            { return contracts.OrderPaidVersion }
+func (OrderPaymentFailed) EventType() string    { return contracts.OrderPaymentFailedType }
+func (OrderPaymentFailed) SchemaVersion() int   { return contracts.OrderPaymentFailedVersion }
+func (OrderCancelled) EventType() string        { return contracts.OrderCancelledType }
+func (OrderCancelled) SchemaVersion() int       { return contracts.OrderCancelledVersion }
+func (OrderRefundRequested) EventType() string  { return contracts.OrderRefundRequestedType }
+func (OrderRefundRequested) SchemaVersion() int { return contracts.OrderRefundRequestedVersion }
+func (OrderRefunded) EventType() string         { return contracts.OrderRefundedType }
+func (OrderRefunded) SchemaVersion() int        { return contracts.OrderRefundedVersion }

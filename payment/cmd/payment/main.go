@@ -20,6 +20,7 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
+	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/messaging"
 	"github.com/es-outbox/reference/shared/tracing"
@@ -131,8 +132,8 @@ func poison(ctx context.Context, cfg service.Config, args []string, stdout io.Wr
 	fmt.Fprintln(w, "ID\tPOISONED AT\tFROM\tEVENT TYPE\tKEY\tREASON\tPAYLOAD")
 	for _, m := range msgs {
 		md := m.Metadata
-		from := fmt.Sprintf("%s %s/%s", md[middleware.PoisonedTopicKey], md[ports.PoisonedPartitionKey], md[ports.PoisonedOffsetKey])
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, md[ports.PoisonedAtKey], from,
+		from := fmt.Sprintf("%s %s/%s", md[middleware.PoisonedTopicKey], md[consumer.PoisonedPartitionKey], md[consumer.PoisonedOffsetKey])
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, md[consumer.PoisonedAtKey], from,
 			orDash(md[messaging.EventTypeKey]), orDash(m.Key), excerpt(md[middleware.ReasonForPoisonedKey], 80), excerpt(m.Payload, 40))
 	}
 	return w.Flush()

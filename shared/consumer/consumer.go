@@ -1,0 +1,172 @@
+// Package consumer builds the Watermill routers that consume Kafka topics in
+// both services, with the middleware every consumer needs, in the order that
+// matters: recoverer, poison queue, retry with backoff, correlation id. The
+// first middleware added runs outermost, so a failing message is retried
+// before it is poisoned, never poisoned on its first failure.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/logs"
+	"github.com/es-outbox/reference/shared/messaging"
+)
+
+// Metadata the poison queue adds to a poisoned message, besides Watermill's
+// reason_poisoned, topic_poisoned, handler_poisoned and subscriber_poisoned.
+const (
+	PoisonedAtKey        = "poisoned_at"
+	PoisonedPartitionKey = "partition_poisoned"
+	PoisonedOffsetKey    = "offset_poisoned"
+	PoisonedKeyKey       = "key_poisoned"
+)
+
+// Config configures a consumer router.
+type Config struct {
+	Brokers []string
+	// Group is the Kafka consumer group.
+	Group string
+	// PoisonTopic receives messages that still fail after the retries.
+	PoisonTopic string
+	// MaxRetries is how often a failing message is retried before it is poisoned.
+	MaxRetries int
+	// RetryInterval is the first wait between retries; it doubles each time.
+	RetryInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Stats counts what the router did, for tests and metrics.
+type Stats struct {
+	Handled  atomic.Int64 // messages acked without error, skipped ones included
+	Retries  atomic.Int64
+	Poisoned atomic.Int64
+}
+
+// Router consumes Kafka topics in one consumer group.
+type Router struct {
+	cfg        Config
+	router     *message.Router
+	subscriber message.Subscriber
+	closers    []func() error
+	// Stats count handled, retried and poisoned messages.
+	Stats *Stats
+}
+
+// New returns a router with the standard middleware; add handlers, then Run.
+func New(cfg Config) (*Router, error) {
+	wlog := logs.Watermill(cfg.Logger.With("component", "consumer", "group", cfg.Group))
+	sub, err := kafka.NewSubscriber(cfg.Brokers, cfg.Group, wlog)
+	if err != nil {
+		return nil, err
+	}
+	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey, wlog)
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	stats := &Stats{}
+	poison, err := middleware.PoisonQueue(poisonPublisher{poisonPub, stats}, cfg.PoisonTopic)
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		poison,
+		middleware.Retry{
+			MaxRetries:      cfg.MaxRetries,
+			InitialInterval: cfg.RetryInterval,
+			MaxInterval:     10 * cfg.RetryInterval,
+			Multiplier:      2,
+			OnRetryHook:     func(int, time.Duration) { stats.Retries.Add(1) },
+			Logger:          wlog,
+		}.Middleware,
+		middleware.CorrelationID,
+	)
+	return &Router{cfg: cfg, router: router, subscriber: sub, closers: []func() error{poisonPub.Close}, Stats: stats}, nil
+}
+
+// HandlerFunc handles one message. ctx carries the producer's trace context
+// and the message's correlation id. Returning an error retries the message
+// and then poisons it; return nil for messages the handler does not care for.
+type HandlerFunc func(ctx context.Context, msg *message.Message) error
+
+var tracer = otel.Tracer("github.com/es-outbox/reference/shared/consumer")
+
+// Handle subscribes handler to topic under the given name.
+func (r *Router) Handle(name, topic string, handler HandlerFunc) {
+	r.router.AddNoPublisherHandler(name, topic, r.subscriber, func(msg *message.Message) error {
+		ctx := messaging.ExtractTrace(msg.Context(), msg)
+		ctx = messaging.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
+		ctx, span := tracer.Start(ctx, topic+" process", trace.WithSpanKind(trace.SpanKindConsumer))
+		defer span.End()
+		if err := handler(ctx, msg); err != nil {
+			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
+				"event_type", msg.Metadata.Get(messaging.EventTypeKey), "correlation_id", middleware.MessageCorrelationID(msg))
+			return err
+		}
+		r.Stats.Handled.Add(1)
+		return nil
+	})
+}
+
+// Run consumes until ctx is done, then drains the handlers and closes.
+func (r *Router) Run(ctx context.Context) error {
+	err := r.router.Run(ctx)
+	for _, c := range r.closers {
+		err = errors.Join(err, c())
+	}
+	return err
+}
+
+// Running is closed once the router consumes.
+func (r *Router) Running() chan struct{} { return r.router.Running() }
+
+// poisonPublisher adds where a poisoned message came from (partition,
+// offset, key) and when it was poisoned, so a person can find and requeue it.
+type poisonPublisher struct {
+	message.Publisher
+	stats *Stats
+}
+
+func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, msg := range msgs {
+		ctx := msg.Context()
+		if partition, ok := wkafka.MessagePartitionFromCtx(ctx); ok {
+			msg.Metadata.Set(PoisonedPartitionKey, strconv.Itoa(int(partition)))
+		}
+		if offset, ok := wkafka.MessagePartitionOffsetFromCtx(ctx); ok {
+			msg.Metadata.Set(PoisonedOffsetKey, strconv.FormatInt(offset, 10))
+		}
+		if key, ok := wkafka.MessageKeyFromCtx(ctx); ok {
+			msg.Metadata.Set(PoisonedKeyKey, string(key))
+		}
+		msg.Metadata.Set(PoisonedAtKey, time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	if err := p.Publisher.Publish(topic, msgs...); err != nil {
+		return err
+	}
+	p.stats.Poisoned.Add(int64(len(msgs)))
+	return nil
+}
+
+// originalKey keeps a poisoned message's original Kafka key.
+func originalKey(msg *message.Message) string {
+	key, _ := wkafka.MessageKeyFromCtx(msg.Context())
+	return string(key)
+}
