@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/order/domain/order"
@@ -41,6 +42,57 @@ func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
 	return err
 }
 
+// AddIdempotent stores the order and its idempotency key in one transaction,
+// unless the key is already stored: then it returns the key's first order id
+// and request hash, and stores nothing. A concurrent request with the same
+// key waits for the first to commit and then finds its key.
+func (r *OrderRepository) AddIdempotent(ctx context.Context, o *order.Order, key, requestHash string) (firstID, firstHash string, err error) {
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+			key, requestHash, o.ID())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tx.QueryRow(ctx, `SELECT order_id::text, request_hash FROM idempotency_keys WHERE key = $1`, key).Scan(&firstID, &firstHash)
+		}
+		return eventstore.SaveTx(ctx, tx, StreamID(o.ID()), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+	})
+	return firstID, firstHash, err
+}
+
+// Update loads the order, applies update and appends the resulting events
+// at the version it was loaded at, in one transaction.
+func (r *OrderRepository) Update(ctx context.Context, id string, expectedVersion int64, update func(*order.Order) error) (*order.Order, error) {
+	o, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if expectedVersion != order.AnyVersion && expectedVersion != o.Version() {
+		return nil, fmt.Errorf("%w: order %s is at version %d, not %d", order.ErrVersionMismatch, id, o.Version(), expectedVersion)
+	}
+	if err := update(o); err != nil {
+		return nil, err
+	}
+	if len(o.Changes()) == 0 {
+		return o, nil
+	}
+	err = eventstore.Save(ctx, r.pool, StreamID(id), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+	if errors.Is(err, eventstore.ErrVersionConflict) {
+		return nil, fmt.Errorf("%w: %v", order.ErrConcurrentUpdate, err)
+	}
+	return o, err
+}
+
+// Events returns the order's stream as stored.
+func (r *OrderRepository) Events(ctx context.Context, id string) ([]eventstore.RecordedEvent, error) {
+	events, err := eventstore.Load(ctx, r.pool, StreamID(id))
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: %s", order.ErrNotFound, id)
+	}
+	return events, err
+}
+
 // Get loads an order by folding its stream.
 func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, error) {
 	recorded, err := eventstore.Load(ctx, r.pool, StreamID(id))
@@ -59,8 +111,13 @@ func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, err
 	return order.FromEvents(events)
 }
 
-// decode turns a stored event into the order's domain event.
+// decode turns a stored event, in whatever schema version it was stored,
+// into the order's domain event.
 func decode(e eventstore.RecordedEvent) (order.Event, error) {
+	var err error
+	if e.Payload, e.SchemaVersion, err = contracts.Upcast(e.Type, e.SchemaVersion, e.Payload); err != nil {
+		return nil, fmt.Errorf("event %s: %w", e.ID, err)
+	}
 	switch {
 	case e.Type == contracts.OrderPlacedType && e.SchemaVersion == contracts.OrderPlacedVersion:
 		return eventstore.Decode[order.OrderPlaced](e)

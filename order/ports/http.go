@@ -1,9 +1,14 @@
-// Package ports exposes the order application over HTTP.
+// Package ports exposes the order application: over HTTP (this file) and
+// to Kafka (kafka.go).
 package ports
 
 import (
+	_ "embed"
 	"errors"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,6 +17,11 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/httpapi"
 )
+
+// OpenAPI is the API's OpenAPI 3 document, served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
 
 // HTTPServer serves the order API.
 type HTTPServer struct {
@@ -24,6 +34,12 @@ func NewHTTPHandler(application *app.Application) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", s.getOrder)
+	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancelOrder)
+	mux.HandleFunc("GET /v1/orders/{id}/events", s.orderEvents)
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -53,7 +69,14 @@ type orderResponse struct {
 	Version    int64          `json:"version"`
 }
 
+var validIdempotencyKey = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+
 func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" && !validIdempotencyKey.MatchString(key) {
+		httpapi.WriteError(w, r, httpapi.BadField("Idempotency-Key", "must be 1 to 255 printable ASCII characters"))
+		return
+	}
 	var req placeOrderRequest
 	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -63,19 +86,21 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	for _, it := range req.Items {
 		cmd.Items = append(cmd.Items, order.LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
-	id, err := s.app.PlaceOrder(r.Context(), cmd)
+	id, replayed, err := s.app.PlaceOrder(r.Context(), cmd, key)
 	if err != nil {
 		httpapi.WriteError(w, r, apiError(err))
 		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/orders/"+id)
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"order_id": id, "status": string(order.StatusPlaced)})
 }
 
 func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		httpapi.WriteError(w, r, httpapi.BadField("id", "is not a UUID"))
+	id, ok := orderID(w, r)
+	if !ok {
 		return
 	}
 	o, err := s.app.Order(r.Context(), id)
@@ -83,6 +108,77 @@ func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, apiError(err))
 		return
 	}
+	writeOrder(w, http.StatusOK, o)
+}
+
+type cancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	id, ok := orderID(w, r)
+	if !ok {
+		return
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var req cancelRequest
+	if r.ContentLength != 0 {
+		if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+	}
+	if len(req.Reason) > 500 {
+		httpapi.WriteError(w, r, httpapi.BadField("reason", "is longer than 500 characters"))
+		return
+	}
+	if req.Reason == "" {
+		req.Reason = "cancelled by the customer"
+	}
+	o, err := s.app.CancelOrder(r.Context(), id, version, req.Reason)
+	if err != nil {
+		httpapi.WriteError(w, r, apiError(err))
+		return
+	}
+	writeOrder(w, http.StatusOK, o)
+}
+
+type eventJSON struct {
+	EventID       string            `json:"event_id"`
+	Type          string            `json:"type"`
+	SchemaVersion int               `json:"schema_version"`
+	StreamVersion int64             `json:"stream_version"`
+	Payload       any               `json:"payload"`
+	CorrelationID string            `json:"correlation_id"`
+	Metadata      map[string]string `json:"metadata"`
+	RecordedAt    time.Time         `json:"recorded_at"`
+}
+
+func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
+	id, ok := orderID(w, r)
+	if !ok {
+		return
+	}
+	events, err := s.app.OrderEvents(r.Context(), id)
+	if err != nil {
+		httpapi.WriteError(w, r, apiError(err))
+		return
+	}
+	out := make([]eventJSON, len(events))
+	for i, e := range events {
+		out[i] = eventJSON{
+			EventID: e.ID, Type: e.Type, SchemaVersion: e.SchemaVersion, StreamVersion: e.StreamVersion,
+			Payload: e.Payload, CorrelationID: e.CorrelationID, Metadata: e.Metadata, RecordedAt: e.RecordedAt,
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"order_id": id, "events": out})
+}
+
+func writeOrder(w http.ResponseWriter, status int, o *order.Order) {
 	resp := orderResponse{
 		OrderID: o.ID(), CustomerID: o.CustomerID(), Status: string(o.Status()), Currency: o.Currency(),
 		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(),
@@ -90,17 +186,56 @@ func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
 	for _, it := range o.Items() {
 		resp.Items = append(resp.Items, lineItemJSON{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	w.Header().Set("ETag", etag(o.Version()))
+	httpapi.WriteJSON(w, status, resp)
 }
 
-// apiError maps domain errors to HTTP errors, in one place.
+// etag is the order's stream version, which changes with every event.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch reads the version a command expects from If-Match, or AnyVersion.
+func ifMatch(r *http.Request) (int64, error) {
+	h := r.Header.Get("If-Match")
+	if h == "" || h == "*" {
+		return order.AnyVersion, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v < 1 {
+		return 0, httpapi.BadField("If-Match", `must be an ETag of this order, such as "2"`)
+	}
+	return v, nil
+}
+
+func orderID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		httpapi.WriteError(w, r, httpapi.BadField("id", "is not a UUID"))
+		return "", false
+	}
+	return id, true
+}
+
+// apiError maps domain and application errors to HTTP errors, in one place.
 func apiError(err error) error {
-	var invalid *order.ValidationError
+	var (
+		invalid    *order.ValidationError
+		transition *order.TransitionError
+	)
 	switch {
 	case errors.As(err, &invalid):
 		return httpapi.BadField(invalid.Field, invalid.Message)
+	case errors.As(err, &transition):
+		return &httpapi.Error{Status: http.StatusConflict, Code: "invalid_transition", Message: transition.Message}
 	case errors.Is(err, order.ErrNotFound):
 		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no order with this id"}
+	case errors.Is(err, order.ErrVersionMismatch):
+		return &httpapi.Error{Status: http.StatusPreconditionFailed, Code: "version_mismatch",
+			Message: "the order has changed since the version in If-Match; GET it again and retry"}
+	case errors.Is(err, order.ErrConcurrentUpdate):
+		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict", Message: "the order is being changed concurrently; retry"}
+	case errors.Is(err, app.ErrIdempotencyKeyReused):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: "this Idempotency-Key was used for a different request"}
 	}
 	return err
 }

@@ -2,10 +2,10 @@ package ports_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,28 +17,28 @@ import (
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
+type env struct {
+	*api
+	pool *pgxpool.Pool
+	app  *app.Application
+}
+
 func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
-	pool, _ := testenv.Database(t, eventstore.Migrations)
-	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool))))
+	e := newEnv(t)
+	return e.srv, e.pool
+}
+
+func newEnv(t *testing.T) *env {
+	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	application := app.New(adapters.NewOrderRepository(pool))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application))
 	t.Cleanup(srv.Close)
-	return srv, pool
+	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }
 
-func post(t *testing.T, url, contentType, body string) (*http.Response, map[string]any) {
-	t.Helper()
-	resp, err := http.Post(url, contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var decoded map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&decoded)
-	return resp, decoded
-}
-
-func countEvents(t *testing.T, pool *pgxpool.Pool) int {
+func (e *env) countEvents(t *testing.T) int {
 	var n int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -46,57 +46,49 @@ func countEvents(t *testing.T, pool *pgxpool.Pool) int {
 
 const validOrder = `{"customer_id":"c-42","currency":"EUR","items":[{"sku":"book","quantity":2,"unit_price":1250},{"sku":"pen","quantity":1,"unit_price":300}]}`
 
+func (e *env) place(t *testing.T) string {
+	t.Helper()
+	r := e.do("POST", "/v1/orders", nil, validOrder)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /v1/orders = %d %s", r.status, r.raw)
+	}
+	return r.body["order_id"].(string)
+}
+
 func TestPlaceOrderThenGetIt(t *testing.T) {
-	srv, pool := newServer(t)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/orders", strings.NewReader(validOrder))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Correlation-ID", "req-123")
-	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	e := newEnv(t)
+	r := e.do("POST", "/v1/orders", map[string]string{
+		"X-Correlation-ID": "req-123",
+		"traceparent":      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	}, validOrder)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /v1/orders = %d %s, want 201", r.status, r.raw)
 	}
-	var created map[string]string
-	_ = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/orders = %d %v, want 201", resp.StatusCode, created)
-	}
-	id := created["order_id"]
-	if loc := resp.Header.Get("Location"); loc != "/v1/orders/"+id {
+	id := r.body["order_id"].(string)
+	if loc := r.header.Get("Location"); loc != "/v1/orders/"+id {
 		t.Errorf("Location = %q, want /v1/orders/%s", loc, id)
 	}
 
-	got, err := http.Get(srv.URL + "/v1/orders/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Body.Close()
-	var o struct {
-		OrderID  string `json:"order_id"`
-		Status   string `json:"status"`
-		Currency string `json:"currency"`
-		Total    int64  `json:"total"`
-		Version  int64  `json:"version"`
-		Items    []struct {
-			SKU string `json:"sku"`
-		} `json:"items"`
-	}
-	_ = json.NewDecoder(got.Body).Decode(&o)
-	if got.StatusCode != 200 || o.OrderID != id || o.Status != "placed" || o.Total != 2800 || o.Currency != "EUR" || len(o.Items) != 2 || o.Version != 1 {
-		t.Errorf("GET = %d %+v; want the placed order with total 2800", got.StatusCode, o)
+	got := e.do("GET", "/v1/orders/"+id, nil, "")
+	if got.status != 200 || got.body["status"] != "placed" || got.body["total"] != float64(2800) || got.body["currency"] != "EUR" ||
+		len(got.body["items"].([]any)) != 2 || got.header.Get("ETag") != `"1"` {
+		t.Errorf("GET = %d %s ETag %s; want the placed order with total 2800 at version 1", got.status, got.raw, got.header.Get("ETag"))
 	}
 
 	// The event carries the request's correlation id and trace.
 	var corr, traceparent string
-	_ = pool.QueryRow(context.Background(), `SELECT correlation_id, metadata->>'traceparent' FROM events WHERE stream_id = $1`, adapters.StreamID(id)).Scan(&corr, &traceparent)
+	_ = e.pool.QueryRow(context.Background(), `SELECT correlation_id, metadata->>'traceparent' FROM events WHERE stream_id = $1`, adapters.StreamID(id)).Scan(&corr, &traceparent)
 	if corr != "req-123" || !strings.HasPrefix(traceparent, "00-0af7651916cd43dd8448eb211c80319c-") {
 		t.Errorf("stored correlation id %q traceparent %q; want the request's", corr, traceparent)
+	}
+	events := e.do("GET", "/v1/orders/"+id+"/events", nil, "")
+	if list, _ := events.body["events"].([]any); events.status != 200 || len(list) != 1 {
+		t.Errorf("GET events = %d %s, want the one OrderPlaced", events.status, events.raw)
 	}
 }
 
 func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
-	srv, pool := newServer(t)
+	e := newEnv(t)
 	hugeItems := `{"customer_id":"c","currency":"EUR","items":[` + strings.Repeat(`{"sku":"a","quantity":1,"unit_price":1},`, 100) + `{"sku":"a","quantity":1,"unit_price":1}]}`
 	cases := []struct {
 		name, contentType, body string
@@ -121,37 +113,180 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := post(t, srv.URL+"/v1/orders", c.contentType, c.body)
-			if resp.StatusCode != c.status {
-				t.Fatalf("status %d %v, want %d", resp.StatusCode, body, c.status)
+			r := e.do("POST", "/v1/orders", map[string]string{"Content-Type": c.contentType}, c.body)
+			if r.status != c.status {
+				t.Fatalf("status %d %s, want %d", r.status, r.raw, c.status)
 			}
-			errBody, _ := body["error"].(map[string]any)
+			errBody, _ := r.body["error"].(map[string]any)
 			if errBody == nil || errBody["message"] == "" {
-				t.Fatalf("body %v has no error message", body)
+				t.Fatalf("body %s has no error message", r.raw)
 			}
 			if c.field != "" && errBody["field"] != c.field {
 				t.Errorf("error names field %v, want %q (%v)", errBody["field"], c.field, errBody["message"])
 			}
 		})
 	}
-	if n := countEvents(t, pool); n != 0 {
+	if n := e.countEvents(t); n != 0 {
 		t.Errorf("bad requests wrote %d events, want 0", n)
 	}
 }
 
 func TestUnknownOrderIs404AndMalformedIdIs400(t *testing.T) {
-	srv, _ := newServer(t)
+	e := newEnv(t)
 	for path, want := range map[string]int{
-		"/v1/orders/0196b4a4-7f5e-7c4e-9a1e-2f1d3c4b5a69": http.StatusNotFound,
-		"/v1/orders/not-a-uuid":                           http.StatusBadRequest,
+		"/v1/orders/0196b4a4-7f5e-7c4e-9a1e-2f1d3c4b5a69":        http.StatusNotFound,
+		"/v1/orders/not-a-uuid":                                  http.StatusBadRequest,
+		"/v1/orders/0196b4a4-7f5e-7c4e-9a1e-2f1d3c4b5a69/events": http.StatusNotFound,
 	} {
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
+		if r := e.do("GET", path, nil, ""); r.status != want {
+			t.Errorf("GET %s = %d, want %d", path, r.status, want)
+		}
+	}
+	if r := e.do("POST", "/v1/orders/0196b4a4-7f5e-7c4e-9a1e-2f1d3c4b5a69/cancel", nil, ""); r.status != http.StatusNotFound {
+		t.Errorf("cancel of an unknown order = %d, want 404", r.status)
+	}
+}
+
+func TestCancelAndItsConflicts(t *testing.T) {
+	e := newEnv(t)
+	id := e.place(t)
+
+	if r := e.do("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `"7"`}, ""); r.status != http.StatusPreconditionFailed {
+		t.Errorf("cancel with a stale If-Match = %d %s, want 412", r.status, r.raw)
+	}
+	if r := e.do("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `soon`}, ""); r.status != http.StatusBadRequest {
+		t.Errorf("cancel with a malformed If-Match = %d, want 400", r.status)
+	}
+	r := e.do("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `"1"`}, `{"reason":"wrong size"}`)
+	if r.status != 200 || r.body["status"] != "cancelled" || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("cancel = %d %s ETag %s, want 200 cancelled at version 2", r.status, r.raw, r.header.Get("ETag"))
+	}
+	again := e.do("POST", "/v1/orders/"+id+"/cancel", nil, "")
+	if again.status != http.StatusConflict || !strings.Contains(string(again.raw), "already cancelled") {
+		t.Errorf("cancelling a cancelled order = %d %s, want 409 saying why", again.status, again.raw)
+	}
+	if n := e.countEvents(t); n != 2 {
+		t.Errorf("%d events after place, cancel and three refused commands; want 2", n)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	key := map[string]string{"Idempotency-Key": "checkout-7f3a"}
+	first := e.do("POST", "/v1/orders", key, validOrder)
+	second := e.do("POST", "/v1/orders", key, validOrder)
+	if first.status != 201 || second.status != 201 || first.body["order_id"] != second.body["order_id"] {
+		t.Fatalf("same key and body: %d %s then %d %s; want the same order twice", first.status, first.raw, second.status, second.raw)
+	}
+	if second.header.Get("Idempotent-Replayed") != "true" {
+		t.Error("the replayed response does not say so")
+	}
+	other := e.do("POST", "/v1/orders", key, strings.Replace(validOrder, "c-42", "c-43", 1))
+	if other.status != http.StatusUnprocessableEntity {
+		t.Errorf("same key, different body = %d %s, want 422", other.status, other.raw)
+	}
+	if n := e.countEvents(t); n != 1 {
+		t.Errorf("%d events, want 1", n)
+	}
+
+	// Concurrent requests with one key still create one order.
+	var wg sync.WaitGroup
+	ids := make([]any, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = e.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": "race"}, validOrder).body["order_id"]
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id == nil || id != ids[0] {
+			t.Fatalf("concurrent requests with one key got orders %v", ids)
+		}
+	}
+	if n := e.countEvents(t); n != 2 {
+		t.Errorf("%d events after the concurrent requests, want 2", n)
+	}
+}
+
+// Many clients cancel the same order at once, each with the ETag it read:
+// exactly one wins, the others get 412, and the stream stays consistent.
+func TestConcurrentCommandsOnOneOrder(t *testing.T) {
+	e := newEnv(t)
+	id := e.place(t)
+	const clients = 16
+	statuses := make(chan int, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- e.do("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `"1"`}, "").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[200] != 1 || count[412]+count[409] != clients-1 {
+		t.Errorf("outcomes %v; want one 200 and the rest 412 or 409", count)
+	}
+	events, err := eventstore.Load(context.Background(), e.pool, adapters.StreamID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Errorf("stream has %d events, want OrderPlaced and one OrderCancelled", len(events))
+	}
+	for i, ev := range events {
+		if ev.StreamVersion != int64(i+1) {
+			t.Errorf("event %d has version %d", i, ev.StreamVersion)
+		}
+	}
+}
+
+// Payment outcomes move the order along, a redelivered outcome changes
+// nothing, and a payment that arrives after a cancellation is refunded.
+func TestPaymentOutcomes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	paid, declined, late := e.place(t), e.place(t), e.place(t)
+
+	for range 2 { // the second time is a redelivery
+		if err := e.app.RecordPaymentSucceeded(ctx, paid, "ch-1", 2800); err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		if err := e.app.RecordPaymentDeclined(ctx, declined, "insufficient funds"); err != nil {
+			t.Fatal(err)
 		}
+	}
+	if r := e.do("POST", "/v1/orders/"+late+"/cancel", nil, ""); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	if err := e.app.RecordPaymentSucceeded(ctx, late, "ch-2", 2800); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{paid: "paid", declined: "payment_failed", late: "refund_requested"} {
+		if got := e.do("GET", "/v1/orders/"+id, nil, "").body["status"]; got != want {
+			t.Errorf("order status %v, want %s", got, want)
+		}
+	}
+	if err := e.app.RecordRefund(ctx, paid, "rf-1", 2800); err == nil {
+		t.Error("a refund nobody asked for was accepted")
+	}
+	for range 2 {
+		if err := e.app.RecordRefund(ctx, late, "rf-2", 2800); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.do("GET", "/v1/orders/"+late, nil, ""); got.body["status"] != "refunded" || got.header.Get("ETag") != `"5"` {
+		t.Errorf("late-paid order: %s ETag %s; want refunded at version 5 (placed, cancelled, paid, refund requested, refunded)",
+			got.raw, got.header.Get("ETag"))
+	}
+	if n := e.countEvents(t); n != 2+2+5 {
+		t.Errorf("%d events, want %d", n, 2+2+5)
 	}
 }

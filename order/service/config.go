@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/outbox"
 )
 
@@ -14,6 +15,7 @@ import (
 var Variables = slices.Concat(
 	config.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
 	config.Vars{{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"}},
+	consumer.Variables,
 	outbox.Variables,
 )
 
@@ -21,12 +23,15 @@ var Variables = slices.Concat(
 type Config struct {
 	config.Service
 	HTTPAddr  string
+	Consumer  consumer.Settings
 	Forwarder outbox.Settings
 }
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv() (Config, error) {
 	svc, err := Variables.Service()
+	consumerSettings, cerr := consumer.SettingsFrom(Variables)
 	forwarder, ferr := outbox.SettingsFrom(Variables)
-	return Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Forwarder: forwarder}, errors.Join(err, ferr)
+	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder}
+	return cfg, errors.Join(err, cerr, ferr)
 }

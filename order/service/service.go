@@ -15,6 +15,7 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -58,11 +59,20 @@ func (s *Service) Close() { s.pool.Close() }
 // Handler is the HTTP API.
 func (s *Service) Handler() http.Handler { return ports.NewHTTPHandler(s.app) }
 
-// Serve runs the HTTP API on ln, and the forwarder if enabled, until ctx is
-// done; then it stops taking requests, lets those in flight finish, and
-// drains the forwarder.
+// Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
+// forwarder if enabled, until ctx is done; then it stops taking requests,
+// lets those in flight finish, and drains the consumer and the forwarder.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	router, err := consumer.New(consumer.Config{
+		Brokers: s.cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		Retries: s.cfg.Consumer, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	ports.HandlePaymentEvents(router, s.app)
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return router.Run(ctx) })
 	srv := httpapi.NewServer(ln.Addr().String(), s.Handler())
 	g.Go(func() error {
 		s.logger.Info("serving HTTP", "addr", ln.Addr().String())

@@ -42,18 +42,9 @@ func NewSimulatedGateway(pool *pgxpool.Pool, cfg GatewayConfig) *SimulatedGatewa
 
 // Charge approves or declines by amount; a repeated order id gets the first answer.
 func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (payment.Charge, error) {
-	g.calls.Add(1)
-	if g.cfg.Latency > 0 {
-		select {
-		case <-time.After(g.cfg.Latency):
-		case <-ctx.Done():
-			return payment.Charge{}, ctx.Err()
-		}
+	if err := g.call(ctx); err != nil {
+		return payment.Charge{}, err
 	}
-	if g.failing.Add(-1) >= 0 || rand.Float64() < g.cfg.TransientFailureRate {
-		return payment.Charge{}, fmt.Errorf("%w: simulated outage", payment.ErrTransient)
-	}
-	g.failing.Store(0)
 
 	charge := payment.Charge{ID: uuid.NewString(), Approved: req.Amount <= g.cfg.ApproveLimit}
 	if !charge.Approved {
@@ -78,10 +69,49 @@ func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (pay
 	return charge, nil
 }
 
+// Refund refunds a charge; a repeated order id gets the first refund.
+func (g *SimulatedGateway) Refund(ctx context.Context, orderID, chargeID string, amount int64) (payment.Refund, error) {
+	if err := g.call(ctx); err != nil {
+		return payment.Refund{}, err
+	}
+	refund := payment.Refund{ID: uuid.NewString()}
+	err := g.pool.QueryRow(ctx, `
+		WITH inserted AS (
+			INSERT INTO gateway_refunds (idempotency_key, refund_id, charge_id, amount)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING
+			RETURNING refund_id
+		)
+		SELECT refund_id::text FROM inserted
+		UNION ALL SELECT refund_id::text FROM gateway_refunds WHERE idempotency_key = $1
+		LIMIT 1`,
+		orderID, refund.ID, chargeID, amount).Scan(&refund.ID)
+	if err != nil {
+		return payment.Refund{}, fmt.Errorf("%w: ledger: %v", payment.ErrTransient, err)
+	}
+	return refund, nil
+}
+
+// call simulates the network: latency, and transient failures on demand.
+func (g *SimulatedGateway) call(ctx context.Context) error {
+	g.calls.Add(1)
+	if g.cfg.Latency > 0 {
+		select {
+		case <-time.After(g.cfg.Latency):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if g.failing.Add(-1) >= 0 || rand.Float64() < g.cfg.TransientFailureRate {
+		return fmt.Errorf("%w: simulated outage", payment.ErrTransient)
+	}
+	g.failing.Store(0)
+	return nil
+}
+
 // FailNext makes the next n calls fail transiently, to show retries.
 func (g *SimulatedGateway) FailNext(n int) { g.failing.Store(int64(n)) }
 
-// Calls counts calls to Charge, including failed and repeated ones.
+// Calls counts calls to Charge and Refund, including failed and repeated ones.
 func (g *SimulatedGateway) Calls() int64 { return g.calls.Load() }
 
 // Charges counts new charges this process made (repeats excluded).

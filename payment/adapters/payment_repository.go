@@ -55,18 +55,24 @@ func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.P
 	return payment.FromEvents(events)
 }
 
-// Add appends the payment's new events with the consumed message's
+// Save appends the payment's new events with the consumed message's
 // correlation id and trace context.
-func (r *PaymentRepository) Add(ctx context.Context, p *payment.Payment) error {
+func (r *PaymentRepository) Save(ctx context.Context, p *payment.Payment) error {
 	err := eventstore.Save(ctx, r.pool, StreamID(p.OrderID()), p.OriginalVersion(), messaging.EventContext(ctx), p.Changes())
 	if errors.Is(err, eventstore.ErrVersionConflict) {
-		return fmt.Errorf("%w: order %s", payment.ErrAlreadyRecorded, p.OrderID())
+		return fmt.Errorf("%w: order %s: %v", payment.ErrConcurrentUpdate, p.OrderID(), err)
 	}
 	return err
 }
 
 func decode(e eventstore.RecordedEvent) (payment.Event, error) {
 	switch {
+	case e.Type == contracts.PaymentRequestedType && e.SchemaVersion == contracts.PaymentRequestedVersion:
+		return eventstore.Decode[payment.PaymentRequested](e)
+	case e.Type == contracts.PaymentRefundRequestedType && e.SchemaVersion == contracts.PaymentRefundRequestedVersion:
+		return eventstore.Decode[payment.PaymentRefundRequested](e)
+	case e.Type == contracts.PaymentRefundedType && e.SchemaVersion == contracts.PaymentRefundedVersion:
+		return eventstore.Decode[payment.PaymentRefunded](e)
 	case e.Type == contracts.PaymentSucceededType && e.SchemaVersion == contracts.PaymentSucceededVersion:
 		return eventstore.Decode[payment.PaymentSucceeded](e)
 	case e.Type == contracts.PaymentDeclinedType && e.SchemaVersion == contracts.PaymentDeclinedVersion:

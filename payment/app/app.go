@@ -1,4 +1,5 @@
-// Package app holds the payment service's use case: charge an order once.
+// Package app holds the payment service's use cases: charge an order once,
+// refund it once.
 package app
 
 import (
@@ -11,7 +12,7 @@ import (
 	"github.com/es-outbox/reference/payment/domain/payment"
 )
 
-// Application charges orders.
+// Application charges and refunds orders.
 type Application struct {
 	payments payment.Repository
 	gateway  payment.Gateway
@@ -24,37 +25,79 @@ func New(payments payment.Repository, gateway payment.Gateway, logger *slog.Logg
 	return &Application{payments: payments, gateway: gateway, logger: logger, now: time.Now}
 }
 
-// ChargeOrder charges an order exactly once in effect. A payment already
-// stored for the order means this is a redelivery: nothing is charged again.
-// If the process dies between the charge and storing its outcome, the retry
-// charges again with the same idempotency key, which the gateway answers with
-// the first charge instead of a new one.
+// ChargeOrder charges an order exactly once in effect. The payment stream
+// says how far an earlier delivery got: a payment with an outcome is left
+// alone; a requested one (the process died after asking the gateway) asks
+// again with the same idempotency key, and the gateway answers with the first
+// charge instead of making a second.
 func (a *Application) ChargeOrder(ctx context.Context, req payment.Request) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
-	if _, err := a.payments.Get(ctx, req.OrderID); err == nil {
-		a.logger.InfoContext(ctx, "payment already recorded; redelivery ignored", "order_id", req.OrderID)
-		return nil
-	} else if !errors.Is(err, payment.ErrNotFound) {
+	p, err := a.payments.Get(ctx, req.OrderID)
+	if errors.Is(err, payment.ErrNotFound) {
+		if p, err = payment.Requested(req, a.now()); err != nil {
+			return err
+		}
+		if err := a.payments.Save(ctx, p); err != nil {
+			return err // a concurrent delivery started it: retried, it finds the stream
+		}
+		p, err = a.payments.Get(ctx, req.OrderID)
+	}
+	if err != nil {
 		return err
+	}
+	if p.Status() != payment.StatusRequested {
+		a.logger.InfoContext(ctx, "payment already decided; redelivery ignored", "order_id", req.OrderID, "status", p.Status())
+		return nil
 	}
 	charge, err := a.gateway.Charge(ctx, req)
 	if err != nil {
 		return fmt.Errorf("charge order %s: %w", req.OrderID, err)
 	}
-	p, err := payment.Record(req, charge, a.now())
-	if err != nil {
-		return err
-	}
-	err = a.payments.Add(ctx, p)
-	if errors.Is(err, payment.ErrAlreadyRecorded) {
-		return nil
-	}
-	if err != nil {
+	p.RecordCharge(charge, a.now())
+	if err := a.payments.Save(ctx, p); err != nil {
 		return err
 	}
 	a.logger.InfoContext(ctx, "payment recorded", "order_id", req.OrderID, "status", p.Status(), "amount", req.Amount, "currency", req.Currency)
+	return nil
+}
+
+// RefundOrder refunds an order's payment exactly once in effect, the same
+// way ChargeOrder charges it.
+func (a *Application) RefundOrder(ctx context.Context, orderID string) error {
+	p, err := a.payments.Get(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if p.Status() == payment.StatusSucceeded {
+		if err := p.RequestRefund(a.now()); err != nil {
+			return err
+		}
+		if err := a.payments.Save(ctx, p); err != nil {
+			return err
+		}
+		if p, err = a.payments.Get(ctx, orderID); err != nil {
+			return err
+		}
+	}
+	switch p.Status() {
+	case payment.StatusRefunded:
+		a.logger.InfoContext(ctx, "payment already refunded; redelivery ignored", "order_id", orderID)
+		return nil
+	case payment.StatusRefundRequested:
+	default:
+		return p.RequestRefund(a.now()) // says why it cannot be refunded
+	}
+	refund, err := a.gateway.Refund(ctx, orderID, p.ChargeID(), p.Amount())
+	if err != nil {
+		return fmt.Errorf("refund order %s: %w", orderID, err)
+	}
+	p.RecordRefund(refund, a.now())
+	if err := a.payments.Save(ctx, p); err != nil {
+		return err
+	}
+	a.logger.InfoContext(ctx, "refund recorded", "order_id", orderID, "amount", p.Amount())
 	return nil
 }
 

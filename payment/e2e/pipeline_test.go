@@ -1,22 +1,56 @@
 // Package e2e runs the whole pipeline as separate processes, the way a user
-// runs it: order (HTTP API and forwarder) and payment binaries, PostgreSQL,
-// and the development Kafka broker.
+// runs it: order (HTTP API, forwarder, consumer of payment outcomes) and
+// payment binaries, PostgreSQL, and the development Kafka broker.
 package e2e
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
+
+type system struct {
+	orderURL    string
+	brokers     []string
+	paymentPool *pgxpool.Pool
+}
+
+// start runs order and payment as processes on fresh databases and a broker;
+// the gateway approves up to 100.00.
+func start(t *testing.T) *system {
+	t.Helper()
+	_, orderDB := testenv.Database(t)
+	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	brokers := testenv.Kafka(t)
+	addr := freeAddr(t)
+	common := []string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}
+	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
+		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
+	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
+		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
+	s := &system{orderURL: "http://" + addr, brokers: brokers, paymentPool: paymentPool}
+	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
+		resp, err := http.Get(s.orderURL + "/livez")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return s
+}
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -27,67 +61,110 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestOrderOverHTTPEndsWithPaymentRecorded(t *testing.T) {
-	_, orderDB := testenv.Database(t, eventstore.Migrations)
-	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
-	brokers := testenv.Kafka(t)
-	addr := freeAddr(t)
-	common := []string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn"}
-	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
-		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
-	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
-
-	var resp *http.Response
-	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/orders", strings.NewReader(
-			`{"customer_id":"c-7","currency":"EUR","items":[{"sku":"book","quantity":3,"unit_price":1500}]}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Correlation-ID", "e2e-1")
-		var err error
-		resp, err = http.DefaultClient.Do(req)
-		return err == nil
-	})
+// place places an order of one item at unitPrice and returns its id.
+func (s *system) place(t *testing.T, unitPrice int64) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.orderURL+"/v1/orders", strings.NewReader(fmt.Sprintf(
+		`{"customer_id":"c-7","currency":"EUR","items":[{"sku":"book","quantity":1,"unit_price":%d}]}`, unitPrice)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Correlation-ID", "e2e-"+strconv.FormatInt(unitPrice, 10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
 	var created struct {
 		OrderID string `json:"order_id"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated || created.OrderID == "" {
 		t.Fatalf("POST /v1/orders = %d", resp.StatusCode)
 	}
+	return created.OrderID
+}
 
-	// Kafka holds the event with its headers, read with an independent client.
-	records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second)
-	if len(records) != 1 {
-		t.Fatalf("order.events holds %d records, want 1", len(records))
+func (s *system) status(t *testing.T, id string) string {
+	resp, err := http.Get(s.orderURL + "/v1/orders/" + id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r := records[0]
-	stream := "order-" + created.OrderID
-	if string(r.Key) != stream {
-		t.Errorf("Kafka key %q, want %q", r.Key, stream)
+	defer resp.Body.Close()
+	var o struct {
+		Status string `json:"status"`
 	}
-	for k, want := range map[string]string{
-		"event_type": contracts.OrderPlacedType, "schema_version": "1", "stream_id": stream,
-		"stream_version": "1", "correlation_id": "e2e-1",
-	} {
-		if got := testenv.Header(r, k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
+	_ = json.NewDecoder(resp.Body).Decode(&o)
+	return o.Status
+}
+
+func (s *system) waitForStatus(t *testing.T, id, want string) {
+	t.Helper()
+	started := time.Now()
+	testenv.Eventually(t, 30*time.Second, "order "+id+" "+want, func() bool { return s.status(t, id) == want })
+	t.Logf("order %s %s after %s", id, want, time.Since(started))
+}
+
+func (s *system) count(t *testing.T, query string, args ...any) int {
+	var n int
+	if err := s.paymentPool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSaga(t *testing.T) {
+	s := start(t)
+	approved := s.place(t, 4_500)
+	declined := s.place(t, 50_000)
+	refunded := s.place(t, 2_000)
+
+	s.waitForStatus(t, approved, "paid")
+	s.waitForStatus(t, declined, "payment_failed")
+
+	s.waitForStatus(t, refunded, "paid")
+	resp, err := http.Post(s.orderURL+"/v1/orders/"+refunded+"/cancel", "application/json", strings.NewReader(`{"reason":"changed my mind"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("cancel a paid order = %d, want 200", resp.StatusCode)
+	}
+	s.waitForStatus(t, refunded, "refunded")
+
+	// The refund happened once: one gateway refund, one PaymentRefunded.
+	if n := s.count(t, `SELECT count(*) FROM gateway_refunds WHERE idempotency_key = $1`, refunded); n != 1 {
+		t.Errorf("gateway refunded the order %d times, want 1", n)
+	}
+	if n := s.count(t, `SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2`, adapters.StreamID(refunded), contracts.PaymentRefundedType); n != 1 {
+		t.Errorf("payment stream has %d PaymentRefunded, want 1", n)
+	}
+	if n := s.count(t, `SELECT count(*) FROM gateway_charges`); n != 3 {
+		t.Errorf("gateway ledger has %d charges for 3 orders, want 3", n)
+	}
+
+	// Kafka holds the refunded order's events in stream order, with their
+	// headers, read with an independent client.
+	stream := "order-" + refunded
+	var versions []string
+	for _, r := range testenv.Records(t, s.brokers, "order.events", 2+2+4, 30*time.Second) {
+		if string(r.Key) != stream {
+			continue
+		}
+		versions = append(versions, testenv.Header(r, "stream_version")+":"+testenv.Header(r, "event_type"))
+		if testenv.Header(r, "stream_id") != stream || len(testenv.Header(r, "event_id")) != 36 || !strings.HasPrefix(testenv.Header(r, "traceparent"), "00-") {
+			t.Errorf("record %v lacks its headers", r.Headers)
 		}
 	}
-	if len(testenv.Header(r, "event_id")) != 36 || !strings.HasPrefix(testenv.Header(r, "traceparent"), "00-") {
-		t.Errorf("event_id %q or traceparent %q missing", testenv.Header(r, "event_id"), testenv.Header(r, "traceparent"))
+	want := fmt.Sprint([]string{"1:" + contracts.OrderPlacedType, "2:" + contracts.OrderPaidType,
+		"3:" + contracts.OrderRefundRequestedType, "4:" + contracts.OrderRefundedType})
+	if fmt.Sprint(versions) != want {
+		t.Errorf("order.events holds %v for the refunded order, want %s", versions, want)
 	}
-
-	// The payment service charged it and recorded the payment.
-	var outcome, correlation string
-	testenv.Eventually(t, 30*time.Second, "the payment recorded", func() bool {
-		err := paymentPool.QueryRow(context.Background(),
-			`SELECT event_type, correlation_id FROM events WHERE stream_id = $1`, adapters.StreamID(created.OrderID),
-		).Scan(&outcome, &correlation)
-		return err == nil
-	})
-	if outcome != contracts.PaymentSucceededType || correlation != "e2e-1" {
-		t.Errorf("payment outcome %s with correlation id %q; want %s with e2e-1", outcome, correlation, contracts.PaymentSucceededType)
+	// The first event carries the request's correlation id all the way.
+	var correlation string
+	_ = s.paymentPool.QueryRow(context.Background(), `SELECT correlation_id FROM events WHERE stream_id = $1 ORDER BY stream_version LIMIT 1`,
+		adapters.StreamID(approved)).Scan(&correlation)
+	if correlation != "e2e-4500" {
+		t.Errorf("payment events carry correlation id %q, want the request's e2e-4500", correlation)
 	}
 }

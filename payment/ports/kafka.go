@@ -4,10 +4,6 @@ package ports
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -15,7 +11,6 @@ import (
 	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // Topics and consumer group of the payment service's consumer.
@@ -25,35 +20,29 @@ const (
 	ConsumerGroup    = "payment"
 )
 
-// HandleOrderEvents subscribes the application to order.events.
+// HandleOrderEvents subscribes the application to order.events: an order
+// placed is charged, a refund requested is refunded; other events are acked
+// and skipped.
 func HandleOrderEvents(r *consumer.Router, application *app.Application) {
 	r.Handle("charge_order", OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
-		req, ok, err := decodeOrderPlaced(msg)
-		if err != nil || !ok {
+		eventType, err := consumer.EventType(msg)
+		if err != nil {
 			return err
 		}
-		return application.ChargeOrder(ctx, req)
+		switch eventType {
+		case contracts.OrderPlacedType:
+			placed, err := consumer.Decode[contracts.OrderPlaced](msg, contracts.OrderPlacedVersion)
+			if err != nil {
+				return err
+			}
+			return application.ChargeOrder(ctx, payment.Request{OrderID: placed.OrderID, Amount: placed.Total, Currency: placed.Currency})
+		case contracts.OrderRefundRequestedType:
+			refund, err := consumer.Decode[contracts.OrderRefundRequested](msg, contracts.OrderRefundRequestedVersion)
+			if err != nil {
+				return err
+			}
+			return application.RefundOrder(ctx, refund.OrderID)
+		}
+		return nil
 	})
-}
-
-// decodeOrderPlaced returns the payment request in an OrderPlaced event, or
-// ok=false for events the payment service does not handle.
-func decodeOrderPlaced(msg *message.Message) (req payment.Request, ok bool, err error) {
-	eventType := msg.Metadata.Get(messaging.EventTypeKey)
-	if eventType == "" {
-		return req, false, errors.New("message has no event_type header")
-	}
-	if eventType != contracts.OrderPlacedType {
-		return req, false, nil
-	}
-	version := msg.Metadata.Get(messaging.SchemaVersionKey)
-	if version != strconv.Itoa(contracts.OrderPlacedVersion) {
-		return req, false, fmt.Errorf("%s schema version %q is not supported (want %d)", eventType, version, contracts.OrderPlacedVersion)
-	}
-	var placed contracts.OrderPlaced
-	if err := json.Unmarshal(msg.Payload, &placed); err != nil {
-		return req, false, fmt.Errorf("%s payload is not valid: %w", eventType, err)
-	}
-	req = payment.Request{OrderID: placed.OrderID, Amount: placed.Total, Currency: placed.Currency}
-	return req, true, req.Validate()
 }

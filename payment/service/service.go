@@ -53,7 +53,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
 	router, err := consumer.New(consumer.Config{
 		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
-		MaxRetries: cfg.MaxRetries, RetryInterval: cfg.RetryInterval, Logger: logger,
+		Retries: cfg.Consumer, Logger: logger,
 	})
 	if err != nil {
 		pool.Close()
@@ -71,7 +71,7 @@ func (s *Service) Close() { s.pool.Close() }
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.MaxRetries)
+		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.Consumer.MaxRetries)
 		return s.Router.Run(ctx)
 	})
 	if s.cfg.Forwarder.Enabled {

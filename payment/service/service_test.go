@@ -6,14 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/payment/adapters"
+	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/config"
@@ -29,6 +32,8 @@ type env struct {
 	brokers []string
 	svc     *service.Service
 	client  *kgo.Client
+	cfg     service.Config
+	stop    func() // stops the running instance
 }
 
 // start runs the payment service in-process on a fresh database and broker.
@@ -36,32 +41,46 @@ func start(t *testing.T, maxRetries int) *env {
 	t.Helper()
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
-	cfg := service.Config{
-		Service:    config.Service{DatabaseURL: url, KafkaBrokers: brokers},
-		MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond, ApproveLimit: 10_000,
-		Forwarder: outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(context.Background(), cfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("payment service: %v", err)
-		}
-		svc.Close()
-	})
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	return &env{pool: pool, brokers: brokers, svc: svc, client: client}
+	e := &env{pool: pool, brokers: brokers, client: client}
+	e.cfg = service.Config{
+		Service:      config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+		Consumer:     consumer.Settings{MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond},
+		ApproveLimit: 10_000,
+		Forwarder:    outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
+	}
+	e.stop = e.run(t)
+	return e
+}
+
+// run starts an instance of the payment service; the returned function stops it.
+func (e *env) run(t *testing.T) (stop func()) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := service.New(context.Background(), e.cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("payment service: %v", err)
+			}
+			svc.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // produce writes a record to order.events with franz-go, as the order
@@ -116,19 +135,19 @@ func TestOrderPlacedIsChargedOrDeclinedByAmount(t *testing.T) {
 	declined, payload, headers := orderPlaced(t, 50_000)
 	e.produce(t, "order-"+declined, payload, headers)
 
-	testenv.Eventually(t, 30*time.Second, "both payments recorded", func() bool {
-		return len(e.paymentEvents(t, approved)) == 1 && len(e.paymentEvents(t, declined)) == 1
+	testenv.Eventually(t, 30*time.Second, "both payments decided", func() bool {
+		return len(e.paymentEvents(t, approved)) == 2 && len(e.paymentEvents(t, declined)) == 2
 	})
-	if got := e.paymentEvents(t, approved); got[0] != contracts.PaymentSucceededType {
+	if got := e.paymentEvents(t, approved); got[1] != contracts.PaymentSucceededType {
 		t.Errorf("order of 25.00 ended %v, want %s", got, contracts.PaymentSucceededType)
 	}
-	if got := e.paymentEvents(t, declined); got[0] != contracts.PaymentDeclinedType {
+	if got := e.paymentEvents(t, declined); got[1] != contracts.PaymentDeclinedType {
 		t.Errorf("order of 500.00 ended %v, want %s", got, contracts.PaymentDeclinedType)
 	}
-	// The outcome is forwarded to payment.events through the payment outbox.
-	records := testenv.Records(t, e.brokers, "payment.events", 2, 30*time.Second)
-	if len(records) != 2 {
-		t.Errorf("payment.events holds %d records, want 2", len(records))
+	// The payment events are forwarded to payment.events through the payment outbox.
+	records := testenv.Records(t, e.brokers, "payment.events", 4, 30*time.Second)
+	if len(records) != 4 {
+		t.Errorf("payment.events holds %d records, want 4", len(records))
 	}
 }
 
@@ -141,10 +160,10 @@ func TestRedeliveredOrderPlacedChargesOnce(t *testing.T) {
 	e.produce(t, "order-"+orderID, payload2, headers2) // same partition, after both
 
 	testenv.Eventually(t, 30*time.Second, "the message behind the duplicate processed", func() bool {
-		return len(e.paymentEvents(t, marker)) == 1
+		return len(e.paymentEvents(t, marker)) == 2
 	})
-	if got := e.paymentEvents(t, orderID); len(got) != 1 {
-		t.Errorf("payment stream has %v after a redelivery, want one outcome", got)
+	if got := e.paymentEvents(t, orderID); len(got) != 2 {
+		t.Errorf("payment stream has %v after a redelivery, want requested and one outcome", got)
 	}
 	if calls := e.svc.Gateway.Calls(); calls != 2 {
 		t.Errorf("gateway called %d times for two orders, want 2 (the redelivery must not call it)", calls)
@@ -166,7 +185,7 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	e.produce(t, key, payload, headers) // same key, so same partition, right behind it
 
 	testenv.Eventually(t, 30*time.Second, "the message behind the poisoned one processed", func() bool {
-		return len(e.paymentEvents(t, next)) == 1
+		return len(e.paymentEvents(t, next)) == 2
 	})
 	if got := e.svc.Router.Stats.Retries.Load(); got != maxRetries {
 		t.Errorf("malformed message retried %d times, want %d", got, maxRetries)
@@ -189,5 +208,71 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	}
 	if reason := p.Metadata["reason_poisoned"]; reason == "" || p.Metadata[consumer.PoisonedOffsetKey] == "" {
 		t.Errorf("poisoned message lacks its reason or origin: %v", p.Metadata)
+	}
+}
+
+// The consumer group's offsets are lost (the group deleted) and every
+// OrderPlaced is delivered again: nothing is charged twice.
+func TestReplayedOffsetsChargeNothingTwice(t *testing.T) {
+	e := start(t, 3)
+	var orders []string
+	for range 3 {
+		id, payload, headers := orderPlaced(t, 1_000)
+		e.produce(t, "order-"+id, payload, headers)
+		orders = append(orders, id)
+	}
+	testenv.Eventually(t, 30*time.Second, "three payments decided", func() bool {
+		return len(e.paymentEvents(t, orders[2])) == 2 && len(e.paymentEvents(t, orders[0])) == 2 && len(e.paymentEvents(t, orders[1])) == 2
+	})
+	e.stop()
+
+	adm := kadm.NewClient(e.client)
+	if _, err := adm.DeleteGroup(context.Background(), ports.ConsumerGroup); err != nil {
+		t.Fatal(err)
+	}
+	e.stop = e.run(t)
+	testenv.Eventually(t, 30*time.Second, "the three OrderPlaced consumed again", func() bool {
+		return e.svc.Router.Stats.Handled.Load() >= 3
+	})
+	if calls := e.svc.Gateway.Calls(); calls != 0 {
+		t.Errorf("the replay called the gateway %d times, want 0", calls)
+	}
+	var charges int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM gateway_charges`).Scan(&charges)
+	if charges != 3 {
+		t.Errorf("gateway ledger has %d charges for 3 orders, want 3", charges)
+	}
+	for _, id := range orders {
+		if got := e.paymentEvents(t, id); len(got) != 2 {
+			t.Errorf("payment stream of %s is %v after the replay", id, got)
+		}
+	}
+}
+
+// The process died after asking the gateway but before storing the outcome:
+// the redelivery asks again with the same idempotency key and records the
+// first charge, not a second one.
+func TestCrashBetweenChargeAndOutcomeChargesOnce(t *testing.T) {
+	e := start(t, 3)
+	ctx := context.Background()
+	id, payload, headers := orderPlaced(t, 1_000)
+	req := payment.Request{OrderID: id, Amount: 1_000, Currency: "EUR"}
+	requested, _ := payment.Requested(req, time.Now())
+	if err := adapters.NewPaymentRepository(e.pool).Save(ctx, requested); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.svc.Gateway.Charge(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.produce(t, "order-"+id, payload, headers)
+	testenv.Eventually(t, 30*time.Second, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
+	var chargeID string
+	_ = e.pool.QueryRow(ctx, `SELECT payload->>'charge_id' FROM events WHERE stream_id = $1 AND stream_version = 2`, adapters.StreamID(id)).Scan(&chargeID)
+	var charges int
+	_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, id).Scan(&charges)
+	if chargeID != first.ID || charges != 1 {
+		t.Errorf("recorded charge %s with %d ledger charges; want the first charge %s, once", chargeID, charges, first.ID)
 	}
 }

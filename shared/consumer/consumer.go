@@ -40,11 +40,10 @@ type Config struct {
 	Group string
 	// PoisonTopic receives messages that still fail after the retries.
 	PoisonTopic string
-	// MaxRetries is how often a failing message is retried before it is poisoned.
-	MaxRetries int
-	// RetryInterval is the first wait between retries; it doubles each time.
-	RetryInterval time.Duration
-	Logger        *slog.Logger
+	// Retries says how often, and how soon, a failing message is retried
+	// before it is poisoned.
+	Retries Settings
+	Logger  *slog.Logger
 }
 
 // Stats counts what the router did, for tests and metrics.
@@ -89,9 +88,9 @@ func New(cfg Config) (*Router, error) {
 		middleware.Recoverer,
 		poison,
 		middleware.Retry{
-			MaxRetries:      cfg.MaxRetries,
-			InitialInterval: cfg.RetryInterval,
-			MaxInterval:     10 * cfg.RetryInterval,
+			MaxRetries:      cfg.Retries.MaxRetries,
+			InitialInterval: cfg.Retries.RetryInterval,
+			MaxInterval:     10 * cfg.Retries.RetryInterval,
 			Multiplier:      2,
 			OnRetryHook:     func(int, time.Duration) { stats.Retries.Add(1) },
 			Logger:          wlog,

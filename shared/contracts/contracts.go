@@ -13,7 +13,7 @@ import "time"
 // Order events, published on order.events with the order's stream id as key.
 const (
 	OrderPlacedType           = "order.OrderPlaced"
-	OrderPlacedVersion        = 1
+	OrderPlacedVersion        = 2 // v1 had no total: see upcast.go
 	OrderPaidType             = "order.OrderPaid"
 	OrderPaidVersion          = 1
 	OrderPaymentFailedType    = "order.OrderPaymentFailed"

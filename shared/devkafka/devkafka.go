@@ -11,7 +11,7 @@ import (
 )
 
 // Topics are the topics the services use, created at start.
-var Topics = []string{"order.events", "payment.events", "payment.poison"}
+var Topics = []string{"order.events", "order.poison", "payment.events", "payment.poison"}
 
 // Config says where the broker listens and keeps its data.
 type Config struct {

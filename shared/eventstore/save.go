@@ -25,6 +25,14 @@ type Beginner interface {
 // appends them in one transaction. It returns an error wrapping
 // ErrVersionConflict if the stream is no longer at expectedVersion.
 func Save[E DomainEvent](ctx context.Context, db Beginner, streamID string, expectedVersion int64, origin Context, changes []E) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		return SaveTx(ctx, tx, streamID, expectedVersion, origin, changes)
+	})
+}
+
+// SaveTx is Save in the caller's transaction, for commands that change
+// something else in the same transaction.
+func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, origin Context, changes []E) error {
 	events := make([]Event, len(changes))
 	for i, c := range changes {
 		payload, err := json.Marshal(c)
@@ -33,9 +41,7 @@ func Save[E DomainEvent](ctx context.Context, db Beginner, streamID string, expe
 		}
 		events[i] = Event{ID: uuid.NewString(), Type: c.EventType(), SchemaVersion: c.SchemaVersion(), Payload: payload}
 	}
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		return Append(ctx, tx, streamID, expectedVersion, origin, events...)
-	})
+	return Append(ctx, tx, streamID, expectedVersion, origin, events...)
 }
 
 // Decode unmarshals a stored event's payload into a new E.

@@ -70,3 +70,84 @@ func TestPlaceRejectsInvalidCommandsNamingTheField(t *testing.T) {
 		})
 	}
 }
+
+func placed(t *testing.T) *order.Order {
+	t.Helper()
+	o, err := order.Place(validCommand(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = order.FromEvents(o.Changes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestLifecycle(t *testing.T) {
+	now := time.Now()
+	type step struct {
+		name    string
+		command func(*order.Order) error
+		status  order.Status
+		events  int // new events the command records
+		refused bool
+	}
+	cancel := func(o *order.Order) error { return o.Cancel("no longer needed", now) }
+	pay := func(o *order.Order) error { return o.RecordPaymentSucceeded("ch-1", 2800, now) }
+	decline := func(o *order.Order) error { return o.RecordPaymentDeclined("insufficient funds", now) }
+	refund := func(o *order.Order) error { return o.RecordRefund("rf-1", 2800, now) }
+	paths := map[string][]step{
+		"paid then refunded on cancel": {
+			{"pay", pay, order.StatusPaid, 1, false},
+			{"pay again (redelivery)", pay, order.StatusPaid, 0, false},
+			{"cancel", cancel, order.StatusRefundRequested, 1, false},
+			{"cancel again", cancel, order.StatusRefundRequested, 0, true},
+			{"refund", refund, order.StatusRefunded, 1, false},
+			{"refund again (redelivery)", refund, order.StatusRefunded, 0, false},
+		},
+		"declined": {
+			{"decline", decline, order.StatusPaymentFailed, 1, false},
+			{"decline again (redelivery)", decline, order.StatusPaymentFailed, 0, false},
+			{"cancel", cancel, order.StatusPaymentFailed, 0, true},
+			{"pay", pay, order.StatusPaymentFailed, 0, true},
+		},
+		"cancelled before payment": {
+			{"refund nobody asked for", refund, order.StatusPlaced, 0, true},
+			{"cancel", cancel, order.StatusCancelled, 1, false},
+			{"decline arrives", decline, order.StatusCancelled, 0, false},
+		},
+		"cancelled, then the payment arrives": {
+			{"cancel", cancel, order.StatusCancelled, 1, false},
+			{"pay", pay, order.StatusRefundRequested, 2, false},
+			{"refund", refund, order.StatusRefunded, 1, false},
+		},
+	}
+	for name, steps := range paths {
+		t.Run(name, func(t *testing.T) {
+			o := placed(t)
+			for _, s := range steps {
+				before := len(o.Changes())
+				err := s.command(o)
+				var transition *order.TransitionError
+				if s.refused != errors.As(err, &transition) {
+					t.Fatalf("%s: err = %v, refused = %v", s.name, err, s.refused)
+				}
+				if o.Status() != s.status || len(o.Changes())-before != s.events {
+					t.Fatalf("%s: status %s with %d new events, want %s with %d", s.name, o.Status(), len(o.Changes())-before, s.status, s.events)
+				}
+			}
+			// What the commands recorded folds back into the same state.
+			all := append(placedEvents(t), o.Changes()...)
+			again, err := order.FromEvents(all)
+			if err != nil || again.Status() != o.Status() || again.Version() != o.Version() {
+				t.Errorf("folded back: %v %v", again, err)
+			}
+		})
+	}
+}
+
+func placedEvents(t *testing.T) []order.Event {
+	o, _ := order.Place(validCommand(), time.Now())
+	return o.Changes()
+}

@@ -1,7 +1,9 @@
-// Package payment is the Payment aggregate: one per order, pure Go. A payment
-// is requested for an order's amount and ends succeeded or declined; its
-// event stream is what makes charging idempotent, since a second request for
-// the same order finds the stream already there.
+// Package payment is the Payment aggregate: one per order, pure Go. Its event
+// stream makes charging idempotent: a redelivered order event finds the
+// stream and the step it reached, and nothing is done twice.
+//
+//	requested ─► succeeded ─► refund_requested ─► refunded
+//	requested ─► declined
 package payment
 
 import (
@@ -12,13 +14,16 @@ import (
 	"github.com/es-outbox/reference/shared/contracts"
 )
 
-// Status is the outcome of a payment.
+// Status is where a payment is.
 type Status string
 
-// Statuses a stored payment can have.
+// The statuses of a payment.
 const (
-	StatusSucceeded Status = "succeeded"
-	StatusDeclined  Status = "declined"
+	StatusRequested       Status = "requested"
+	StatusSucceeded       Status = "succeeded"
+	StatusDeclined        Status = "declined"
+	StatusRefundRequested Status = "refund_requested"
+	StatusRefunded        Status = "refunded"
 )
 
 // ErrInvalidRequest means a payment request can never succeed: resending it
@@ -27,6 +32,9 @@ var ErrInvalidRequest = errors.New("invalid payment request")
 
 // ErrNotFound means no payment exists for the order.
 var ErrNotFound = errors.New("payment not found")
+
+// ErrCannotRefund means a refund was asked for a payment that took no money.
+var ErrCannotRefund = errors.New("payment cannot be refunded")
 
 // Request asks to charge an order's total.
 type Request struct {
@@ -55,23 +63,36 @@ type Charge struct {
 	DeclineReason string
 }
 
+// Refund is the gateway's answer to a refund.
+type Refund struct {
+	ID string
+}
+
 // Event is a payment event; a repository stores it as JSON.
 type Event interface {
 	EventType() string
 	SchemaVersion() int
 }
 
-// PaymentSucceeded records a successful charge.
-type PaymentSucceeded contracts.PaymentSucceeded
+// The payment's events; their payloads are the public contracts.
+type (
+	PaymentRequested       contracts.PaymentRequested
+	PaymentSucceeded       contracts.PaymentSucceeded
+	PaymentDeclined        contracts.PaymentDeclined
+	PaymentRefundRequested contracts.PaymentRefundRequested
+	PaymentRefunded        contracts.PaymentRefunded
+)
 
-func (PaymentSucceeded) EventType() string  { return contracts.PaymentSucceededType }
-func (PaymentSucceeded) SchemaVersion() int { return contracts.PaymentSucceededVersion }
-
-// PaymentDeclined records a declined charge.
-type PaymentDeclined contracts.PaymentDeclined
-
-func (PaymentDeclined) EventType() string  { return contracts.PaymentDeclinedType }
-func (PaymentDeclined) SchemaVersion() int { return contracts.PaymentDeclinedVersion }
+func (PaymentRequested) EventType() string        { return contracts.PaymentRequestedType }
+func (PaymentRequested) SchemaVersion() int       { return contracts.PaymentRequestedVersion }
+func (PaymentSucceeded) EventType() string        { return contracts.PaymentSucceededType }
+func (PaymentSucceeded) SchemaVersion() int       { return contracts.PaymentSucceededVersion }
+func (PaymentDeclined) EventType() string         { return contracts.PaymentDeclinedType }
+func (PaymentDeclined) SchemaVersion() int        { return contracts.PaymentDeclinedVersion }
+func (PaymentRefundRequested) EventType() string  { return contracts.PaymentRefundRequestedType }
+func (PaymentRefundRequested) SchemaVersion() int { return contracts.PaymentRefundRequestedVersion }
+func (PaymentRefunded) EventType() string         { return contracts.PaymentRefundedType }
+func (PaymentRefunded) SchemaVersion() int        { return contracts.PaymentRefundedVersion }
 
 // Payment is the aggregate.
 type Payment struct {
@@ -81,24 +102,54 @@ type Payment struct {
 	status   Status
 	chargeID string
 	reason   string
+	refundID string
+	history  []Event
 
 	version int64
 	changes []Event
 }
 
-// Record turns the gateway's answer to req into a new payment with its
-// outcome event.
-func Record(req Request, charge Charge, now time.Time) (*Payment, error) {
+// Requested starts the payment of an order.
+func Requested(req Request, now time.Time) (*Payment, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Payment{}
-	if charge.Approved {
-		p.record(PaymentSucceeded{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, ChargeID: charge.ID, At: now.UTC()})
-	} else {
-		p.record(PaymentDeclined{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, Reason: charge.DeclineReason, At: now.UTC()})
-	}
+	p.record(PaymentRequested{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, At: now.UTC()})
 	return p, nil
+}
+
+// RecordCharge records the gateway's answer. A payment that already has an
+// outcome keeps it (the gateway answers a repeated charge with the first).
+func (p *Payment) RecordCharge(charge Charge, now time.Time) {
+	if p.status != StatusRequested {
+		return
+	}
+	if charge.Approved {
+		p.record(PaymentSucceeded{OrderID: p.orderID, Amount: p.amount, Currency: p.currency, ChargeID: charge.ID, At: now.UTC()})
+	} else {
+		p.record(PaymentDeclined{OrderID: p.orderID, Amount: p.amount, Currency: p.currency, Reason: charge.DeclineReason, At: now.UTC()})
+	}
+}
+
+// RequestRefund starts refunding a successful payment; asking again changes
+// nothing. A payment that took no money cannot be refunded.
+func (p *Payment) RequestRefund(now time.Time) error {
+	switch p.status {
+	case StatusSucceeded:
+		p.record(PaymentRefundRequested{OrderID: p.orderID, Amount: p.amount, At: now.UTC()})
+	case StatusRefundRequested, StatusRefunded:
+	default:
+		return fmt.Errorf("%w: the payment of order %s is %s", ErrCannotRefund, p.orderID, p.status)
+	}
+	return nil
+}
+
+// RecordRefund records the gateway's refund; a second one changes nothing.
+func (p *Payment) RecordRefund(refund Refund, now time.Time) {
+	if p.status == StatusRefundRequested {
+		p.record(PaymentRefunded{OrderID: p.orderID, Amount: p.amount, RefundID: refund.ID, At: now.UTC()})
+	}
 }
 
 // FromEvents rebuilds a payment from its stored events.
@@ -123,13 +174,20 @@ func (p *Payment) record(e Event) {
 
 func (p *Payment) apply(e Event) error {
 	switch e := e.(type) {
+	case PaymentRequested:
+		p.orderID, p.amount, p.currency, p.status = e.OrderID, e.Amount, e.Currency, StatusRequested
 	case PaymentSucceeded:
-		p.orderID, p.amount, p.currency, p.chargeID, p.status = e.OrderID, e.Amount, e.Currency, e.ChargeID, StatusSucceeded
+		p.chargeID, p.status = e.ChargeID, StatusSucceeded
 	case PaymentDeclined:
-		p.orderID, p.amount, p.currency, p.reason, p.status = e.OrderID, e.Amount, e.Currency, e.Reason, StatusDeclined
+		p.reason, p.status = e.Reason, StatusDeclined
+	case PaymentRefundRequested:
+		p.status = StatusRefundRequested
+	case PaymentRefunded:
+		p.refundID, p.status = e.RefundID, StatusRefunded
 	default:
 		return fmt.Errorf("payment: cannot apply event %T", e)
 	}
+	p.history = append(p.history, e)
 	return nil
 }
 
@@ -139,9 +197,13 @@ func (p *Payment) Changes() []Event { return p.changes }
 // OriginalVersion is the stream version the changes must be appended after.
 func (p *Payment) OriginalVersion() int64 { return p.version - int64(len(p.changes)) }
 
+// History is every event of the payment, oldest first.
+func (p *Payment) History() []Event { return append([]Event(nil), p.history...) }
+
 func (p *Payment) OrderID() string       { return p.orderID }
 func (p *Payment) Amount() int64         { return p.amount }
 func (p *Payment) Currency() string      { return p.currency }
 func (p *Payment) Status() Status        { return p.status }
 func (p *Payment) ChargeID() string      { return p.chargeID }
 func (p *Payment) DeclineReason() string { return p.reason }
+func (p *Payment) RefundID() string      { return p.refundID }

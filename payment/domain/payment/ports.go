@@ -5,23 +5,24 @@ import (
 	"errors"
 )
 
-// ErrAlreadyRecorded means the order's payment was stored by someone else
-// first (a concurrent redelivery): there is nothing left to do.
-var ErrAlreadyRecorded = errors.New("payment already recorded")
+// ErrConcurrentUpdate means another process appended to the payment's stream
+// first (a concurrent redelivery): reload and decide again.
+var ErrConcurrentUpdate = errors.New("payment changed concurrently")
 
 // Repository stores payments as event streams, one per order.
 type Repository interface {
 	// Get returns the order's payment, or ErrNotFound.
 	Get(ctx context.Context, orderID string) (*Payment, error)
-	// Add stores a new payment, or returns ErrAlreadyRecorded.
-	Add(ctx context.Context, p *Payment) error
+	// Save appends the payment's changes, or returns ErrConcurrentUpdate.
+	Save(ctx context.Context, p *Payment) error
 }
 
 // ErrTransient is a gateway failure worth retrying.
 var ErrTransient = errors.New("transient gateway failure")
 
-// Gateway charges money. Charges are idempotent by the request's order id,
-// as with real payment providers' idempotency keys: asking twice charges once.
+// Gateway moves money. Its calls are idempotent by order id, as with real
+// payment providers' idempotency keys: asking twice charges (or refunds) once.
 type Gateway interface {
 	Charge(ctx context.Context, req Request) (Charge, error)
+	Refund(ctx context.Context, orderID, chargeID string, amount int64) (Refund, error)
 }

@@ -1,0 +1,51 @@
+package ports
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/es-outbox/reference/order/app"
+	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
+)
+
+// Topics and consumer group of the order service's consumer.
+const (
+	PaymentEventsTopic = "payment.events"
+	PoisonTopic        = "order.poison"
+	ConsumerGroup      = "order"
+)
+
+// HandlePaymentEvents subscribes the application to payment.events: each
+// payment outcome becomes a command on its order. A redelivered outcome
+// finds the order already changed and changes nothing.
+func HandlePaymentEvents(r *consumer.Router, application *app.Application) {
+	r.Handle("apply_payment_outcome", PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
+		eventType, err := consumer.EventType(msg)
+		if err != nil {
+			return err
+		}
+		switch eventType {
+		case contracts.PaymentSucceededType:
+			e, err := consumer.Decode[contracts.PaymentSucceeded](msg, contracts.PaymentSucceededVersion)
+			if err != nil {
+				return err
+			}
+			return application.RecordPaymentSucceeded(ctx, e.OrderID, e.ChargeID, e.Amount)
+		case contracts.PaymentDeclinedType:
+			e, err := consumer.Decode[contracts.PaymentDeclined](msg, contracts.PaymentDeclinedVersion)
+			if err != nil {
+				return err
+			}
+			return application.RecordPaymentDeclined(ctx, e.OrderID, e.Reason)
+		case contracts.PaymentRefundedType:
+			e, err := consumer.Decode[contracts.PaymentRefunded](msg, contracts.PaymentRefundedVersion)
+			if err != nil {
+				return err
+			}
+			return application.RecordRefund(ctx, e.OrderID, e.RefundID, e.Amount)
+		}
+		return nil
+	})
+}
