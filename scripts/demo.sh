@@ -72,32 +72,50 @@ place() {
 	curl -sS -X POST "http://$ORDER_ADDR/v1/orders" -H 'Content-Type: application/json' -d "$body" |
 		sed -E 's/.*"order_id":"([^"]+)".*/\1/'
 }
+status_of() { curl -sS "http://$ORDER_ADDR/v1/orders/$1" | sed -E 's/.*"status":"([^"]+)".*/\1/'; }
+wait_for() { # order id, status
+	for _ in $(seq 300); do [[ $(status_of "$1") == "$2" ]] && return 0; sleep 0.1; done
+	die "order $1 did not reach $2 (it is $(status_of "$1"))"
+}
+
 say "Placing orders over HTTP"
 APPROVED=$(place '{"customer_id":"alice","currency":"EUR","items":[{"sku":"book","quantity":2,"unit_price":1999},{"sku":"pen","quantity":3,"unit_price":250}]}')
 DECLINED=$(place '{"customer_id":"bob","currency":"EUR","items":[{"sku":"laptop","quantity":1,"unit_price":249900}]}')
+REFUNDED=$(place '{"customer_id":"dave","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":3900}]}')
 BAD='{"customer_id":"carol","currency":"EUR","items":[{"sku":"mug","quantity":0,"unit_price":900}]}'
 echo "\$ curl -X POST http://$ORDER_ADDR/v1/orders -H 'Content-Type: application/json' -d '$BAD'   # bad input: 400, nothing stored"
 curl -sS -X POST "http://$ORDER_ADDR/v1/orders" -H 'Content-Type: application/json' -d "$BAD"
 
+say "Waiting for the payment outcomes to come back to the orders"
+wait_for "$APPROVED" paid && echo "order $APPROVED: paid"
+wait_for "$DECLINED" payment_failed && echo "order $DECLINED: payment_failed (over the approval limit)"
+wait_for "$REFUNDED" paid && echo "order $REFUNDED: paid"
+
+say "Cancelling the paid order $REFUNDED: the payment service refunds it"
+echo "\$ curl -X POST http://$ORDER_ADDR/v1/orders/$REFUNDED/cancel -H 'If-Match: \"2\"'"
+curl -sS -X POST "http://$ORDER_ADDR/v1/orders/$REFUNDED/cancel" -H 'If-Match: "2"'
+wait_for "$REFUNDED" refunded && echo "order $REFUNDED: refunded"
+echo "\$ curl -X POST http://$ORDER_ADDR/v1/orders/$REFUNDED/cancel   # again: 409"
+curl -sS -X POST "http://$ORDER_ADDR/v1/orders/$REFUNDED/cancel"
+
 say "Injecting a malformed OrderPlaced on order.events (truncated JSON)"
 "$BIN/devkafka" produce --brokers "$KAFKA_BROKERS" --topic order.events --key order-broken \
-	--header event_type=order.OrderPlaced --header schema_version=1 --header event_id=demo-broken '{"order_id": "broken", "total": 12'
-
-say "Waiting for the payments and the poison queue"
-count_payments() { psql -tA "$PAYMENT_DB" -c "SELECT count(*) FROM events WHERE event_type LIKE 'payment.%'"; }
+	--header event_type=order.OrderPlaced --header schema_version=2 --header event_id=demo-broken '{"order_id": "broken", "total": 12'
 for _ in $(seq 300); do
-	[[ $(count_payments) -ge 2 ]] && DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list --json | grep -q demo-broken && break
+	DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list --json | grep -q demo-broken && break
 	sleep 0.1
 done
 
 say "Orders (GET /v1/orders/{id})"
-for id in "$APPROVED" "$DECLINED"; do curl -sS "http://$ORDER_ADDR/v1/orders/$id"; done
+for id in "$APPROVED" "$DECLINED" "$REFUNDED"; do curl -sS "http://$ORDER_ADDR/v1/orders/$id"; done
+say "The refunded order's events (GET /v1/orders/{id}/events)"
+curl -sS "http://$ORDER_ADDR/v1/orders/$REFUNDED/events" | grep -oE '"type":"[^"]+"|"stream_version":[0-9]+' | paste -sd' ' | sed -E 's/ ("type")/\n\1/g'
+echo
 say "Payments (the payment service's event store)"
-psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, event_type AS outcome,
-	to_char((payload->>'amount')::numeric / 100, 'FM999G990D00') || ' ' || (payload->>'currency') AS amount,
-	coalesce(payload->>'reason', '') AS reason FROM events ORDER BY global_position"
+psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, stream_version AS v, event_type,
+	to_char((payload->>'amount')::numeric / 100, 'FM999G990D00') || ' ' || coalesce(payload->>'currency', '') AS amount,
+	coalesce(payload->>'reason', '') AS reason FROM events ORDER BY stream_id, stream_version"
 say "Poison queue (payment poison list)"
 DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list
 
-[[ $(count_payments) -ge 2 ]] || die "the payments were not recorded in time"
 say "Done: stopping everything the demo started"
