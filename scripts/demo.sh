@@ -29,8 +29,8 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR/bin"
-say "Building order, payment and devkafka"
-go build -o "$DEMO_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka
+say "Building order, payment, devkafka and tracetree"
+go build -o "$DEMO_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka ./shared/cmd/tracetree
 BIN=$DEMO_DIR/bin
 
 say "PostgreSQL: fresh databases demo_orders and demo_payments"
@@ -59,10 +59,14 @@ export KAFKA_BROKERS
 
 say "Starting order (HTTP on $ORDER_ADDR, with its forwarder) and payment"
 reachable "$ORDER_ADDR" && die "$ORDER_ADDR is taken; set DEMO_ORDER_ADDR"
-DATABASE_URL=$ORDER_DB HTTP_ADDR=$ORDER_ADDR "$BIN/order" serve >"$DEMO_DIR/order.log" 2>&1 &
-PIDS+=($!)
-DATABASE_URL=$PAYMENT_DB GATEWAY_APPROVE_LIMIT=$APPROVE_LIMIT "$BIN/payment" serve >"$DEMO_DIR/payment.log" 2>&1 &
-PIDS+=($!)
+# Spans go to stdout (the console exporter), logs to stderr.
+export OTEL_TRACES_EXPORTER=console
+DATABASE_URL=$ORDER_DB HTTP_ADDR=$ORDER_ADDR "$BIN/order" serve >"$DEMO_DIR/order.spans" 2>"$DEMO_DIR/order.log" &
+ORDER_PID=$!
+DATABASE_URL=$PAYMENT_DB GATEWAY_APPROVE_LIMIT=$APPROVE_LIMIT "$BIN/payment" serve >"$DEMO_DIR/payment.spans" 2>"$DEMO_DIR/payment.log" &
+PAYMENT_PID=$!
+PIDS+=("$ORDER_PID" "$PAYMENT_PID")
+unset OTEL_TRACES_EXPORTER
 for _ in $(seq 100); do curl -sf "http://$ORDER_ADDR/livez" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$ORDER_ADDR/livez" >/dev/null || die "the order service did not start (see $DEMO_DIR/order.log)"
 
@@ -117,5 +121,11 @@ psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, stream_versio
 	coalesce(payload->>'reason', '') AS reason FROM events ORDER BY stream_id, stream_version"
 say "Poison queue (payment poison list)"
 DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list
+
+say "Stopping the services (a graceful stop flushes their spans)"
+kill -TERM "$ORDER_PID" "$PAYMENT_PID"
+wait "$ORDER_PID" "$PAYMENT_PID" || true
+say "One trace per order: $REFUNDED from the HTTP request through both services"
+"$BIN/tracetree" --attr "order.id=$REFUNDED" "$DEMO_DIR/order.spans" "$DEMO_DIR/payment.spans"
 
 say "Done: stopping everything the demo started"

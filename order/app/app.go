@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // ErrIdempotencyKeyReused means an Idempotency-Key came back with a
@@ -50,6 +53,14 @@ func New(orders OrderStore) *Application {
 // (replayed = true) without a second event.
 func (a *Application) PlaceOrder(ctx context.Context, cmd order.PlaceOrder, idempotencyKey string) (id string, replayed bool, err error) {
 	cmd.OrderID = uuid.Must(uuid.NewV7()).String()
+	err = tracing.Do(ctx, "PlaceOrder", trace.SpanKindInternal, func(ctx context.Context) error {
+		id, replayed, err = a.placeOrder(ctx, cmd, idempotencyKey)
+		return err
+	}, attribute.String("order.id", cmd.OrderID))
+	return id, replayed, err
+}
+
+func (a *Application) placeOrder(ctx context.Context, cmd order.PlaceOrder, idempotencyKey string) (id string, replayed bool, err error) {
 	o, err := order.Place(cmd, a.now())
 	if err != nil {
 		return "", false, err
@@ -81,12 +92,12 @@ func requestHash(cmd order.PlaceOrder) string {
 // CancelOrder cancels an order; expectedVersion (from If-Match) may be
 // order.AnyVersion.
 func (a *Application) CancelOrder(ctx context.Context, id string, expectedVersion int64, reason string) (*order.Order, error) {
-	return a.update(ctx, id, expectedVersion, func(o *order.Order) error { return o.Cancel(reason, a.now()) })
+	return a.update(ctx, "CancelOrder", id, expectedVersion, func(o *order.Order) error { return o.Cancel(reason, a.now()) })
 }
 
 // RecordPaymentSucceeded applies the payment service's charge to the order.
 func (a *Application) RecordPaymentSucceeded(ctx context.Context, id, chargeID string, amount int64) error {
-	_, err := a.update(ctx, id, order.AnyVersion, func(o *order.Order) error {
+	_, err := a.update(ctx, "RecordPaymentSucceeded", id, order.AnyVersion, func(o *order.Order) error {
 		return o.RecordPaymentSucceeded(chargeID, amount, a.now())
 	})
 	return err
@@ -94,7 +105,7 @@ func (a *Application) RecordPaymentSucceeded(ctx context.Context, id, chargeID s
 
 // RecordPaymentDeclined applies a declined payment to the order.
 func (a *Application) RecordPaymentDeclined(ctx context.Context, id, reason string) error {
-	_, err := a.update(ctx, id, order.AnyVersion, func(o *order.Order) error {
+	_, err := a.update(ctx, "RecordPaymentDeclined", id, order.AnyVersion, func(o *order.Order) error {
 		return o.RecordPaymentDeclined(reason, a.now())
 	})
 	return err
@@ -102,7 +113,7 @@ func (a *Application) RecordPaymentDeclined(ctx context.Context, id, reason stri
 
 // RecordRefund applies the payment service's refund to the order.
 func (a *Application) RecordRefund(ctx context.Context, id, refundID string, amount int64) error {
-	_, err := a.update(ctx, id, order.AnyVersion, func(o *order.Order) error {
+	_, err := a.update(ctx, "RecordRefund", id, order.AnyVersion, func(o *order.Order) error {
 		return o.RecordRefund(refundID, amount, a.now())
 	})
 	return err
@@ -111,7 +122,15 @@ func (a *Application) RecordRefund(ctx context.Context, id, refundID string, amo
 // update runs a command on the order. Without an expected version, a
 // concurrent write just means deciding again on the newer state; with one,
 // it means the client's version is stale.
-func (a *Application) update(ctx context.Context, id string, expectedVersion int64, command func(*order.Order) error) (*order.Order, error) {
+func (a *Application) update(ctx context.Context, name, id string, expectedVersion int64, command func(*order.Order) error) (o *order.Order, err error) {
+	err = tracing.Do(ctx, name, trace.SpanKindInternal, func(ctx context.Context) error {
+		o, err = a.retryUpdate(ctx, id, expectedVersion, command)
+		return err
+	}, attribute.String("order.id", id))
+	return o, err
+}
+
+func (a *Application) retryUpdate(ctx context.Context, id string, expectedVersion int64, command func(*order.Order) error) (*order.Order, error) {
 	for attempt := 1; ; attempt++ {
 		o, err := a.orders.Update(ctx, id, expectedVersion, command)
 		if !errors.Is(err, order.ErrConcurrentUpdate) {

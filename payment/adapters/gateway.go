@@ -9,8 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/payment/domain/payment"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // GatewayConfig sets the simulated gateway's rules.
@@ -41,7 +44,15 @@ func NewSimulatedGateway(pool *pgxpool.Pool, cfg GatewayConfig) *SimulatedGatewa
 }
 
 // Charge approves or declines by amount; a repeated order id gets the first answer.
-func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (payment.Charge, error) {
+func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (charge payment.Charge, err error) {
+	err = tracing.Do(ctx, "gateway charge", trace.SpanKindClient, func(ctx context.Context) error {
+		charge, err = g.charge(ctx, req)
+		return err
+	}, attribute.String("order.id", req.OrderID), attribute.Int64("payment.amount", req.Amount))
+	return charge, err
+}
+
+func (g *SimulatedGateway) charge(ctx context.Context, req payment.Request) (payment.Charge, error) {
 	if err := g.call(ctx); err != nil {
 		return payment.Charge{}, err
 	}
@@ -70,7 +81,15 @@ func (g *SimulatedGateway) Charge(ctx context.Context, req payment.Request) (pay
 }
 
 // Refund refunds a charge; a repeated order id gets the first refund.
-func (g *SimulatedGateway) Refund(ctx context.Context, orderID, chargeID string, amount int64) (payment.Refund, error) {
+func (g *SimulatedGateway) Refund(ctx context.Context, orderID, chargeID string, amount int64) (refund payment.Refund, err error) {
+	err = tracing.Do(ctx, "gateway refund", trace.SpanKindClient, func(ctx context.Context) error {
+		refund, err = g.refund(ctx, orderID, chargeID, amount)
+		return err
+	}, attribute.String("order.id", orderID), attribute.Int64("payment.amount", amount))
+	return refund, err
+}
+
+func (g *SimulatedGateway) refund(ctx context.Context, orderID, chargeID string, amount int64) (payment.Refund, error) {
 	if err := g.call(ctx); err != nil {
 		return payment.Refund{}, err
 	}

@@ -9,7 +9,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/es-outbox/reference/payment/domain/payment"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // Application charges and refunds orders.
@@ -31,6 +35,12 @@ func New(payments payment.Repository, gateway payment.Gateway, logger *slog.Logg
 // again with the same idempotency key, and the gateway answers with the first
 // charge instead of making a second.
 func (a *Application) ChargeOrder(ctx context.Context, req payment.Request) error {
+	return tracing.Do(ctx, "ChargeOrder", trace.SpanKindInternal, func(ctx context.Context) error {
+		return a.chargeOrder(ctx, req)
+	}, attribute.String("order.id", req.OrderID), attribute.Int64("payment.amount", req.Amount))
+}
+
+func (a *Application) chargeOrder(ctx context.Context, req payment.Request) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
@@ -66,6 +76,12 @@ func (a *Application) ChargeOrder(ctx context.Context, req payment.Request) erro
 // RefundOrder refunds an order's payment exactly once in effect, the same
 // way ChargeOrder charges it.
 func (a *Application) RefundOrder(ctx context.Context, orderID string) error {
+	return tracing.Do(ctx, "RefundOrder", trace.SpanKindInternal, func(ctx context.Context) error {
+		return a.refundOrder(ctx, orderID)
+	}, attribute.String("order.id", orderID))
+}
+
+func (a *Application) refundOrder(ctx context.Context, orderID string) error {
 	p, err := a.payments.Get(ctx, orderID)
 	if err != nil {
 		return err

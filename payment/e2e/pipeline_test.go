@@ -23,25 +23,26 @@ import (
 )
 
 type system struct {
-	orderURL    string
-	brokers     []string
-	paymentPool *pgxpool.Pool
+	orderURL       string
+	brokers        []string
+	paymentPool    *pgxpool.Pool
+	order, payment *testenv.Process
 }
 
 // start runs order and payment as processes on fresh databases and a broker;
-// the gateway approves up to 100.00.
-func start(t *testing.T) *system {
+// the gateway approves up to 100.00. env is added to both processes'.
+func start(t *testing.T, env ...string) *system {
 	t.Helper()
 	_, orderDB := testenv.Database(t)
 	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	addr := freeAddr(t)
-	common := []string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}
-	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
-		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
-	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
+	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
 	s := &system{orderURL: "http://" + addr, brokers: brokers, paymentPool: paymentPool}
+	s.order = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
+		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
+	s.payment = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
+		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
 	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
 		resp, err := http.Get(s.orderURL + "/livez")
 		if err == nil {

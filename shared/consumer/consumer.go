@@ -16,8 +16,6 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -105,16 +103,19 @@ func New(cfg Config) (*Router, error) {
 // and then poisons it; return nil for messages the handler does not care for.
 type HandlerFunc func(ctx context.Context, msg *message.Message) error
 
-var tracer = otel.Tracer("github.com/es-outbox/reference/shared/consumer")
-
 // Handle subscribes handler to topic under the given name.
 func (r *Router) Handle(name, topic string, handler HandlerFunc) {
 	r.router.AddNoPublisherHandler(name, topic, r.subscriber, func(msg *message.Message) error {
-		ctx := messaging.ExtractTrace(msg.Context(), msg)
+		origin := messaging.KafkaOrigin{Topic: topic, Group: r.cfg.Group}
+		origin.Partition, _ = wkafka.MessagePartitionFromCtx(msg.Context())
+		origin.Offset, _ = wkafka.MessagePartitionOffsetFromCtx(msg.Context())
+		key, _ := wkafka.MessageKeyFromCtx(msg.Context())
+		origin.Key = string(key)
+		ctx, span := messaging.StartProcess(msg, origin)
 		ctx = messaging.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
-		ctx, span := tracer.Start(ctx, topic+" process", trace.WithSpanKind(trace.SpanKindConsumer))
-		defer span.End()
-		if err := handler(ctx, msg); err != nil {
+		err := handler(ctx, msg)
+		messaging.End(span, err)
+		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
 				"event_type", msg.Metadata.Get(messaging.EventTypeKey), "correlation_id", middleware.MessageCorrelationID(msg))
 			return err

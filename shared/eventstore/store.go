@@ -10,6 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -39,12 +44,28 @@ type DB interface {
 // Append adds events to the end of a stream that must be at expectedVersion
 // (0 for a new stream). If another writer got there first, it returns an error
 // wrapping ErrVersionConflict and appends nothing.
-func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, origin Context, events ...Event) error {
+func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, origin Context, events ...Event) (err error) {
 	if len(events) == 0 {
 		return nil
 	}
+	ctx, span := otel.Tracer("github.com/es-outbox/reference/shared/eventstore").Start(ctx, "append events",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			semconv.DBSystemNamePostgreSQL, semconv.DBOperationName("INSERT"), semconv.DBCollectionName("events"),
+			attribute.String("event_store.stream_id", streamID),
+			attribute.Int64("event_store.expected_version", expectedVersion),
+			attribute.Int("event_store.events", len(events)),
+			attribute.String("event_store.first_event_type", events[0].Type),
+		))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	var current int64
-	err := db.QueryRow(ctx,
+	err = db.QueryRow(ctx,
 		`SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID,
 	).Scan(&current)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // ForwarderConfig configures a Forwarder.
@@ -121,7 +122,10 @@ func (f *Forwarder) forward(msg *message.Message) error {
 	if !ok {
 		return fmt.Errorf("outbox: event %s has no destination; is the routing middleware installed?", msg.UUID)
 	}
-	return f.publisher.Publish(d.Topic, msg)
+	_, span := messaging.StartSend(msg, d.Topic, d.Key)
+	err := f.publisher.Publish(d.Topic, msg)
+	messaging.End(span, err)
+	return err
 }
 
 // Run forwards events until ctx is done, then stops in the order that sends

@@ -1,22 +1,77 @@
 // Package tracing sets up OpenTelemetry tracing. Every event stores the W3C
 // trace context of the command that caused it, so spans anywhere downstream
-// join the command's trace.
+// (the forwarder minutes later, a consumer after a restart) join the
+// command's trace.
 package tracing
 
 import (
 	"context"
+	"fmt"
+	"os"
 
+	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Setup installs a global tracer provider that creates real trace and span
-// ids, and the W3C trace-context propagator. It exports nothing yet; call
-// the returned function at shutdown.
-func Setup() (shutdown func(context.Context) error) {
-	provider := sdktrace.NewTracerProvider()
+// Setup installs the global tracer provider and the W3C propagator. Spans
+// are exported as the standard variables say (OTEL_TRACES_EXPORTER=otlp or
+// console, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...). With none
+// of them set, nothing is exported and nothing printed, but trace ids are
+// still made and stored with events. Call the returned function at shutdown
+// to flush what is buffered.
+func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
+	if err != nil {
+		return nil, err
+	}
+	if name := os.Getenv("OTEL_SERVICE_NAME"); name != "" {
+		res, _ = resource.Merge(res, resource.NewSchemaless(semconv.ServiceName(name)))
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if exporting() {
+		exporter, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exporter))
+	}
+	provider := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(provider)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return provider.Shutdown
+	return provider.Shutdown, nil
+}
+
+// exporting says whether the environment asks for spans to be exported;
+// autoexport alone would default to OTLP and complain about a missing
+// collector on every developer's machine.
+func exporting() bool {
+	for _, name := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := os.Getenv(name); v != "" && v != "none" {
+			return true
+		}
+	}
+	return false
+}
+
+// Tracer is the project's tracer; spans are named by what they do.
+func Tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference") }
+
+// Do runs fn in a span named name (a command, a gateway call), recording
+// the error it returns.
+func Do(ctx context.Context, name string, kind trace.SpanKind, fn func(context.Context) error, attrs ...attribute.KeyValue) error {
+	ctx, span := Tracer().Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	defer span.End()
+	err := fn(ctx)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }

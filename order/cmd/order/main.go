@@ -71,7 +71,10 @@ func run(args []string) error {
 		return fmt.Errorf("unknown command %q (see order --help)", command)
 	}
 
-	shutdownTracing := tracing.Setup()
+	shutdownTracing, err := tracing.Setup(ctx, "order")
+	if err != nil {
+		return err
+	}
 	defer shutdownTracing(context.Background())
 	svc, err := service.New(ctx, cfg, logger)
 	if err != nil {

@@ -85,7 +85,10 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("unknown command %q (see payment --help)", command)
 	}
 
-	shutdownTracing := tracing.Setup()
+	shutdownTracing, err := tracing.Setup(ctx, "payment")
+	if err != nil {
+		return err
+	}
 	defer shutdownTracing(context.Background())
 	svc, err := service.New(ctx, cfg, logger)
 	if err != nil {

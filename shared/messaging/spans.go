@@ -1,0 +1,69 @@
+package messaging
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference/shared/messaging") }
+
+// StartSend starts the producer span of sending msg to a Kafka topic, as a
+// child of the trace stored with the event, and puts the span's context in
+// the message's metadata, so the consumer's span is a child of this one.
+func StartSend(msg *message.Message, topic, key string) (context.Context, trace.Span) {
+	ctx, span := tracer().Start(ExtractTrace(msg.Context(), msg), "send "+topic,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"),
+			semconv.MessagingDestinationName(topic),
+			semconv.MessagingKafkaMessageKey(key),
+			semconv.MessagingMessageID(msg.UUID),
+			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
+		))
+	InjectTrace(ctx, msg.Metadata)
+	return ctx, span
+}
+
+// KafkaOrigin is where a consumed message came from.
+type KafkaOrigin struct {
+	Topic, Group, Key string
+	Partition         int32
+	Offset            int64
+}
+
+// StartProcess starts the consumer span of processing msg, as a child of
+// the producer's span carried in its metadata.
+func StartProcess(msg *message.Message, origin KafkaOrigin) (context.Context, trace.Span) {
+	return tracer().Start(ExtractTrace(msg.Context(), msg), "process "+origin.Topic,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingOperationName("process"),
+			semconv.MessagingDestinationName(origin.Topic),
+			semconv.MessagingConsumerGroupName(origin.Group),
+			semconv.MessagingKafkaMessageKey(origin.Key),
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(origin.Partition))),
+			semconv.MessagingKafkaOffset(int(origin.Offset)),
+			semconv.MessagingMessageID(msg.UUID),
+			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
+		))
+}
+
+// End ends span, recording err if there is one.
+func End(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
