@@ -117,7 +117,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) {
 		messaging.End(span, err)
 		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
-				"event_type", msg.Metadata.Get(messaging.EventTypeKey), "correlation_id", middleware.MessageCorrelationID(msg))
+				"event_type", msg.Metadata.Get(messaging.EventTypeKey))
 			return err
 		}
 		r.Stats.Handled.Add(1)

@@ -58,8 +58,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
 	if !errors.As(err, &apiErr) {
-		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err,
-			"correlation_id", messaging.CorrelationID(r.Context()))
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		apiErr = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 	}
 	WriteJSON(w, apiErr.Status, map[string]*Error{"error": apiErr})

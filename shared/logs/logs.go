@@ -2,12 +2,16 @@
 package logs
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
+
+	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // New returns a logger writing to stderr: text on a terminal, JSON otherwise.
@@ -20,7 +24,31 @@ func New(service, level string) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return slog.New(h).With("service", service)
+	return slog.New(contextHandler{h}).With("service", service)
+}
+
+// contextHandler adds the trace id and the correlation id of the request or
+// message being handled (from the context passed to InfoContext and
+// friends) to every line, so the logs of one order can be found across
+// services and joined to its trace.
+type contextHandler struct{ slog.Handler }
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	if id := messaging.CorrelationID(ctx); id != "" {
+		r.AddAttrs(slog.String("correlation_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
 }
 
 // Watermill adapts logger for Watermill. Watermill's info logs are chatty

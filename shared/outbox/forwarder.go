@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -74,7 +75,17 @@ type Forwarder struct {
 	subscriber *wsql.Subscriber
 	publisher  message.Publisher
 	logger     watermill.LoggerAdapter
+
+	// mu is held while an event is being sent; once draining is set, no
+	// event is sent any more and refused is closed at the first one refused.
+	mu       sync.Mutex
+	draining bool
+	refused  chan struct{}
 }
+
+// errDraining refuses events while the forwarder stops; the subscriber keeps
+// them unacknowledged, so they are sent after the restart, once.
+var errDraining = errors.New("outbox: forwarder is stopping")
 
 // NewForwarder builds a forwarder; Run starts it.
 func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
@@ -101,7 +112,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Forwarder{router: router, subscriber: subscriber, publisher: publisher, logger: cfg.Logger}
+	f := &Forwarder{router: router, subscriber: subscriber, publisher: publisher, logger: cfg.Logger, refused: make(chan struct{})}
 	handler := router.AddNoPublisherHandler("forward_events", EventsTopic, subscriber, f.forward)
 	handler.AddMiddleware(Routing(cfg.Routes...))
 	// A failed publish is retried here rather than nacked, so that the batch
@@ -111,6 +122,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		InitialInterval: 100 * time.Millisecond,
 		MaxInterval:     2 * time.Second,
 		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, errDraining) },
 		Logger:          cfg.Logger,
 	}.Middleware)
 	return f, nil
@@ -122,15 +134,41 @@ func (f *Forwarder) forward(msg *message.Message) error {
 	if !ok {
 		return fmt.Errorf("outbox: event %s has no destination; is the routing middleware installed?", msg.UUID)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.draining {
+		select {
+		case <-f.refused:
+		default:
+			close(f.refused)
+		}
+		return errDraining
+	}
 	_, span := messaging.StartSend(msg, d.Topic, d.Key)
 	err := f.publisher.Publish(d.Topic, msg)
 	messaging.End(span, err)
 	return err
 }
 
+// drain stops sending: it waits for the event being sent, then for the
+// subscriber to take that event's acknowledgement, which it shows by
+// offering the next event (refused) or by a short quiet spell when the
+// batch ended. Closing the subscriber before then would leave the last sent
+// event unacknowledged, and it would be sent again after a restart.
+func (f *Forwarder) drain() {
+	f.mu.Lock()
+	f.draining = true
+	f.mu.Unlock()
+	select {
+	case <-f.refused:
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 // Run forwards events until ctx is done, then stops in the order that sends
-// nothing twice: the SQL subscriber first, so that it stores the offset of
-// what has been sent, then the router, then the Kafka producer.
+// nothing twice: it drains the event in flight, closes the SQL subscriber so
+// that it stores the offset of what has been sent, then the router, then the
+// Kafka producer.
 func (f *Forwarder) Run(ctx context.Context) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- f.router.Run(context.Background()) }()
@@ -141,6 +179,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		f.closeAll()
 		return fmt.Errorf("outbox: forwarder stopped: %w", err)
 	}
+	f.drain()
 	err := f.closeAll()
 	if rerr := <-runErr; rerr != nil && err == nil {
 		err = rerr

@@ -141,7 +141,8 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 }
 
 // Stopping the forwarder in the middle of a backlog and starting it again
-// loses nothing, and the subscriber-first shutdown sends (almost) nothing twice.
+// loses nothing and, since the stop drains the event in flight before it
+// closes the subscriber, sends nothing twice.
 func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
@@ -169,12 +170,12 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 			}
 		}
 	}
-	if dups := len(records) - len(got); dups > 1 {
+	if dups := len(records) - len(got); dups > 0 {
 		for _, r := range records {
 			if got[testenv.Header(r, "event_id")] > 1 {
 				t.Logf("dup %s p%d o%d", testenv.Header(r, "event_id"), r.Partition, r.Offset)
 			}
 		}
-		t.Errorf("%d duplicates after a graceful stop, want at most 1", dups)
+		t.Errorf("%d duplicates after a graceful stop, want none", dups)
 	}
 }

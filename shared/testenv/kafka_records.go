@@ -10,7 +10,8 @@ import (
 
 // Records reads topic from the start with franz-go, a client independent of
 // the services' Sarama, until it has records for at least want distinct
-// event ids (the event_id header) or timeout passes, and returns all it read.
+// event ids (the event_id header) or timeout passes, then until the topic is
+// quiet for a moment (so duplicates are counted too), and returns all it read.
 func Records(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
 	client, err := kgo.NewClient(
@@ -26,12 +27,25 @@ func Records(t testing.TB, brokers []string, topic string, want int, timeout tim
 	defer cancel()
 	var records []*kgo.Record
 	distinct := map[string]bool{}
-	for len(distinct) < want && ctx.Err() == nil {
-		fetches := client.PollFetches(ctx)
-		fetches.EachRecord(func(r *kgo.Record) {
+	poll := func(ctx context.Context) int {
+		n := 0
+		client.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			records = append(records, r)
 			distinct[Header(r, "event_id")] = true
+			n++
 		})
+		return n
+	}
+	for len(distinct) < want && ctx.Err() == nil {
+		poll(ctx)
+	}
+	for ctx.Err() == nil {
+		quiet, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		n := poll(quiet)
+		cancel()
+		if n == 0 {
+			break
+		}
 	}
 	return records
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"io"
 	"os"
 	"os/signal"
@@ -64,6 +65,7 @@ func run(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := logs.New("payment", cfg.LogLevel)
+	slog.SetDefault(logger)
 
 	switch command {
 	case "poison":
