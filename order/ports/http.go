@@ -15,6 +15,7 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/health"
 	"github.com/es-outbox/reference/shared/httpapi"
 )
 
@@ -28,8 +29,9 @@ type HTTPServer struct {
 	app *app.Application
 }
 
-// NewHTTPHandler returns the routes of the order API.
-func NewHTTPHandler(application *app.Application) http.Handler {
+// NewHTTPHandler returns the routes of the order API, with the readiness
+// checks behind /readyz.
+func NewHTTPHandler(application *app.Application, checks ...health.Check) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -40,9 +42,7 @@ func NewHTTPHandler(application *app.Application) http.Handler {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	health.Register(mux, checks...)
 	return httpapi.Middleware(mux)
 }
 

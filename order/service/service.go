@@ -17,7 +17,9 @@ import (
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/health"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -57,7 +59,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 func (s *Service) Close() { s.pool.Close() }
 
 // Handler is the HTTP API.
-func (s *Service) Handler() http.Handler { return ports.NewHTTPHandler(s.app) }
+func (s *Service) Handler() http.Handler {
+	return ports.NewHTTPHandler(s.app,
+		health.Check{Name: "postgres", Check: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
+		health.Check{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, s.pool, migrations...) }},
+		health.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, s.cfg.KafkaBrokers) }},
+	)
+}
 
 // Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
 // forwarder if enabled, until ctx is done; then it stops taking requests,

@@ -99,3 +99,11 @@ func Reachable(ctx context.Context, brokers []string) bool {
 	}
 	return false
 }
+
+// Ping returns an error unless one of the brokers accepts a connection.
+func Ping(ctx context.Context, brokers []string) error {
+	if Reachable(ctx, brokers) {
+		return nil
+	}
+	return fmt.Errorf("no Kafka broker reachable at %s", strings.Join(brokers, ","))
+}

@@ -158,3 +158,24 @@ func Open(ctx context.Context, url string, create bool, migrations ...Migration)
 	}
 	return pool, nil
 }
+
+// Pending returns an error if any migration of the sets is not applied yet.
+func Pending(ctx context.Context, pool *pgxpool.Pool, sets ...Migration) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	for _, set := range sets {
+		provider, err := goose.NewProvider(goose.DialectPostgres, db, set.Files,
+			goose.WithTableName(set.VersionTable), goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			return err
+		}
+		pending, err := provider.HasPending(ctx)
+		if err != nil {
+			return fmt.Errorf("migrations %s: %w", set.VersionTable, err)
+		}
+		if pending {
+			return fmt.Errorf("migrations %s are not all applied; run migrate", set.VersionTable)
+		}
+	}
+	return nil
+}

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/health"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/tracing"
 )
@@ -23,6 +25,7 @@ Commands:
   serve     run the HTTP API and the forwarder (default)
   forward   run only the forwarder: events table -> Kafka
   migrate   create the database if needed and apply migrations
+  health    ask the running service's /readyz (for container health checks)
 
 Environment:
 `
@@ -62,6 +65,10 @@ func run(args []string) error {
 	slog.SetDefault(logger)
 
 	switch command {
+	case "health":
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		return health.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {
 			return err
