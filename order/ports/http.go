@@ -15,7 +15,6 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
-	"github.com/es-outbox/reference/shared/health"
 	"github.com/es-outbox/reference/shared/httpapi"
 )
 
@@ -29,9 +28,9 @@ type HTTPServer struct {
 	app *app.Application
 }
 
-// NewHTTPHandler returns the routes of the order API, with the readiness
-// checks behind /readyz.
-func NewHTTPHandler(application *app.Application, checks ...health.Check) http.Handler {
+// NewHTTPHandler returns the routes of the order API, with the operational
+// endpoints (/livez, /readyz, /metrics).
+func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -42,8 +41,7 @@ func NewHTTPHandler(application *app.Application, checks ...health.Check) http.H
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
-	health.Register(mux, checks...)
-	return httpapi.Middleware(mux)
+	return httpapi.Handler(mux, ops)
 }
 
 type lineItemJSON struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -31,7 +32,7 @@ func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 func newEnv(t *testing.T) *env {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	application := app.New(adapters.NewOrderRepository(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, httpapi.Ops{}))
 	t.Cleanup(srv.Close)
 	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }

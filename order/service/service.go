@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/order/adapters"
@@ -17,7 +18,6 @@ import (
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/health"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -40,10 +40,11 @@ func Migrate(ctx context.Context, cfg Config) error {
 
 // Service is a connected order service.
 type Service struct {
-	cfg    Config
-	pool   *pgxpool.Pool
-	app    *app.Application
-	logger *slog.Logger
+	cfg     Config
+	pool    *pgxpool.Pool
+	app     *app.Application
+	logger  *slog.Logger
+	metrics *prometheus.Registry
 }
 
 // New connects to the database and applies pending migrations.
@@ -52,7 +53,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger}, nil
+	reg := httpapi.NewRegistry()
+	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
+	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger, metrics: reg}, nil
 }
 
 // Close releases the database connections.
@@ -60,11 +63,11 @@ func (s *Service) Close() { s.pool.Close() }
 
 // Handler is the HTTP API.
 func (s *Service) Handler() http.Handler {
-	return ports.NewHTTPHandler(s.app,
-		health.Check{Name: "postgres", Check: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
-		health.Check{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, s.pool, migrations...) }},
-		health.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, s.cfg.KafkaBrokers) }},
-	)
+	return ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: []httpapi.Check{
+		{Name: "postgres", Check: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
+		{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, s.pool, migrations...) }},
+		{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, s.cfg.KafkaBrokers) }},
+	}})
 }
 
 // Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
@@ -73,7 +76,7 @@ func (s *Service) Handler() http.Handler {
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
 		Brokers: s.cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
-		Retries: s.cfg.Consumer, Logger: s.logger,
+		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
 	})
 	if err != nil {
 		return err
@@ -101,5 +104,5 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 
 // Forward runs the forwarder until ctx is done.
 func (s *Service) Forward(ctx context.Context) error {
-	return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger)
+	return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger, s.metrics)
 }

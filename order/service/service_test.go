@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/es-outbox/reference/order/adapters"
@@ -48,6 +49,42 @@ func TestReadyzChecksDatabaseMigrationsAndKafka(t *testing.T) {
 		}
 		if c.status != http.StatusOK && body.Checks["kafka"] == "ok" {
 			t.Errorf("an unreachable Kafka was reported ok")
+		}
+	}
+}
+
+func TestMetricsShowForwarderLagAndRequests(t *testing.T) {
+	_, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := service.New(context.Background(), service.Config{Service: config.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	for range 3 { // no forwarder runs: the events stay unforwarded
+		resp, err := http.Post(srv.URL+"/v1/orders", "application/json", strings.NewReader(
+			`{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":100}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`outbox_unforwarded_events{group="forwarder"} 3`,
+		`http_requests_total{code="201",route="POST /v1/orders"} 3`,
+		`http_request_duration_seconds_count{route="POST /v1/orders"} 3`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 }

@@ -75,7 +75,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return s.Router.Run(ctx)
 	})
 	if s.cfg.Forwarder.Enabled {
-		g.Go(func() error { return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger) })
+		g.Go(func() error {
+			return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger, nil)
+		})
 	}
 	return g.Wait()
 }

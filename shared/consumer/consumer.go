@@ -14,8 +14,10 @@ import (
 	"time"
 
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -42,6 +44,8 @@ type Config struct {
 	// before it is poisoned.
 	Retries Settings
 	Logger  *slog.Logger
+	// Metrics, if not nil, receives the router's metrics.
+	Metrics prometheus.Registerer
 }
 
 // Stats counts what the router did, for tests and metrics.
@@ -76,6 +80,9 @@ func New(cfg Config) (*Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "consumer", "").AddPrometheusRouterMetrics(router)
 	}
 	stats := &Stats{}
 	poison, err := middleware.PoisonQueue(poisonPublisher{poisonPub, stats}, cfg.PoisonTopic)

@@ -18,7 +18,9 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/messaging"
@@ -141,10 +143,11 @@ func NewServer(addr string, h http.Handler) *http.Server {
 
 var validCorrelationID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
-// Middleware gives each request a correlation id (the client's
+// middleware gives each request a correlation id (the client's
 // X-Correlation-ID if well-formed, else a new one, echoed in the response)
-// and a server span that continues the client's W3C trace context.
-func Middleware(next http.Handler) http.Handler {
+// and a server span that continues the client's W3C trace context, and
+// counts it in m (if not nil) by route and status.
+func middleware(next http.Handler, m *requestMetrics) http.Handler {
 	tracer := otel.Tracer("github.com/es-outbox/reference/shared/httpapi")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(CorrelationIDHeader)
@@ -156,10 +159,19 @@ func Middleware(next http.Handler) http.Handler {
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		r = r.WithContext(messaging.WithCorrelationID(ctx, id))
-		next.ServeHTTP(w, r)
-		if r.Pattern != "" { // set by http.ServeMux: "POST /v1/orders"
-			span.SetName(r.Pattern)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		started := time.Now()
+		next.ServeHTTP(rec, r)
+		route := r.Pattern // set by http.ServeMux: "POST /v1/orders"
+		if route == "" {
+			route = "unmatched"
 		}
+		span.SetName(route)
+		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(rec.status))
+		if rec.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.status))
+		}
+		m.observe(route, rec.status, time.Since(started))
 	})
 }
 

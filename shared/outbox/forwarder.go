@@ -10,8 +10,10 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/messaging"
@@ -35,11 +37,16 @@ type ForwarderConfig struct {
 	BatchSize int
 	// Logger receives Watermill's logs; nil discards them.
 	Logger watermill.LoggerAdapter
+	// Metrics, if not nil, receives the router's metrics.
+	Metrics prometheus.Registerer
 }
+
+// DefaultConsumerGroup is the forwarder's group unless configured otherwise.
+const DefaultConsumerGroup = "forwarder"
 
 func (c *ForwarderConfig) setDefaults() {
 	if c.ConsumerGroup == "" {
-		c.ConsumerGroup = "forwarder"
+		c.ConsumerGroup = DefaultConsumerGroup
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 20 * time.Millisecond
@@ -111,6 +118,9 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, cfg.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
 	f := &Forwarder{router: router, subscriber: subscriber, publisher: publisher, logger: cfg.Logger, refused: make(chan struct{})}
 	handler := router.AddNoPublisherHandler("forward_events", EventsTopic, subscriber, f.forward)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/logs"
@@ -40,8 +41,9 @@ func SettingsFrom(vs config.Vars) (Settings, error) {
 	return s, errors.Join(errs[:]...)
 }
 
-// Run forwards the events in pool's event store to Kafka until ctx is done.
-func Run(ctx context.Context, pool *pgxpool.Pool, brokers []string, routes []Route, s Settings, logger *slog.Logger) error {
+// Run forwards the events in pool's event store to Kafka until ctx is done;
+// reg (may be nil) receives its metrics.
+func Run(ctx context.Context, pool *pgxpool.Pool, brokers []string, routes []Route, s Settings, logger *slog.Logger, reg prometheus.Registerer) error {
 	logger = logger.With("component", "forwarder")
 	f, err := NewForwarder(ForwarderConfig{
 		DB:           stdlib.OpenDBFromPool(pool),
@@ -50,6 +52,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, brokers []string, routes []Rou
 		PollInterval: s.PollInterval,
 		BatchSize:    s.BatchSize,
 		Logger:       logs.Watermill(logger),
+		Metrics:      reg,
 	})
 	if err != nil {
 		return err

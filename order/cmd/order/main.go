@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/health"
+	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/tracing"
 )
@@ -68,7 +68,7 @@ func run(args []string) error {
 	case "health":
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		return health.Probe(ctx, cfg.HTTPAddr)
+		return httpapi.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {
 			return err
