@@ -1,4 +1,5 @@
-// Package app holds the payment service's use case: charge an order once.
+// Package app holds the payment service's use cases: charge an order once,
+// and let people inspect, requeue or discard what the consumer gave up on.
 package app
 
 import (

@@ -31,12 +31,12 @@ func TestOrderOverHTTPEndsWithPaymentRecorded(t *testing.T) {
 	_, orderDB := testenv.Database(t, eventstore.Migrations)
 	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
-	addr := freeAddr(t)
+	addr, paymentAddr := freeAddr(t), freeAddr(t)
 	common := []string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn"}
 	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
 		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
 	testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
+		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000", "PAYMENT_HTTP_ADDR="+paymentAddr), "serve")
 
 	var resp *http.Response
 	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
@@ -89,5 +89,15 @@ func TestOrderOverHTTPEndsWithPaymentRecorded(t *testing.T) {
 	})
 	if outcome != contracts.PaymentSucceededType || correlation != "e2e-1" {
 		t.Errorf("payment outcome %s with correlation id %q; want %s with e2e-1", outcome, correlation, contracts.PaymentSucceededType)
+	}
+
+	// The payment service's own HTTP API answers too.
+	livez, err := http.Get("http://" + paymentAddr + "/livez")
+	if err != nil {
+		t.Fatalf("payment GET /livez: %v", err)
+	}
+	livez.Body.Close()
+	if livez.StatusCode != http.StatusOK {
+		t.Errorf("payment GET /livez = %d, want 200", livez.StatusCode)
 	}
 }

@@ -1,5 +1,5 @@
 // Package service wires the payment service together: configuration, the
-// database, the Kafka router and the forwarder of payment events.
+// database, the Kafka router, the HTTP API and the forwarder of payment events.
 package service
 
 import (
@@ -13,8 +13,10 @@ import (
 
 // Variables are the payment service's environment variables.
 var Variables = slices.Concat(
-	config.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events and outbox)"),
+	config.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events, outbox, poison store)"),
 	config.Vars{
+		{Name: "PAYMENT_HTTP_ADDR", Default: "127.0.0.1:8081", Usage: "address of the HTTP API: /livez, /metrics and the poison-queue admin endpoints"},
+		{Name: "PAYMENT_ADMIN_TOKEN", Default: "", Usage: "bearer token the /v1/admin endpoints require; empty disables them"},
 		{Name: "PAYMENT_MAX_RETRIES", Default: "3", Usage: "retries of a failing message before it goes to the poison queue"},
 		{Name: "PAYMENT_RETRY_INTERVAL", Default: "100ms", Usage: "first wait between retries; doubles each retry"},
 		{Name: "GATEWAY_APPROVE_LIMIT", Default: "100000", Usage: "the simulated gateway approves charges up to this amount in minor units and declines larger ones"},
@@ -27,6 +29,9 @@ var Variables = slices.Concat(
 // Config is the payment service's configuration.
 type Config struct {
 	config.Service
+	HTTPAddr string
+	// AdminToken guards the admin endpoints; empty disables them.
+	AdminToken           string
 	MaxRetries           int
 	RetryInterval        time.Duration
 	ApproveLimit         int64
@@ -43,6 +48,7 @@ func ConfigFromEnv() (Config, error) {
 		errs [7]error
 	)
 	cfg.Service, errs[0] = v.Service()
+	cfg.HTTPAddr, cfg.AdminToken = v.String("PAYMENT_HTTP_ADDR"), v.String("PAYMENT_ADMIN_TOKEN")
 	retries, err := v.Int("PAYMENT_MAX_RETRIES", 0)
 	cfg.MaxRetries, errs[1] = int(retries), err
 	cfg.RetryInterval, errs[2] = v.Duration("PAYMENT_RETRY_INTERVAL", false)

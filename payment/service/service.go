@@ -2,7 +2,12 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -12,6 +17,7 @@ import (
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -39,6 +45,9 @@ type Service struct {
 	logger  *slog.Logger
 	// Router is the Kafka consumer; its Stats count retries and poisonings.
 	Router *consumer.Router
+	// Poison is the poison queue the router fills and the HTTP API serves.
+	Poison   *app.PoisonQueue
+	requeuer *adapters.RequeuePublisher
 }
 
 // New connects to the database, applies pending migrations and builds the router.
@@ -59,20 +68,67 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
+	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
+	poisonQueue := app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger)
 	ports.HandleOrderEvents(router, application)
-	return &Service{cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router}, nil
+	ports.HandlePoisonQueue(router, poisonQueue)
+	return &Service{
+		cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router,
+		Poison: poisonQueue, requeuer: requeuer,
+	}, nil
 }
 
-// Close releases the database connections.
-func (s *Service) Close() { s.pool.Close() }
+// OpenPoisonQueue connects to the poison store, applying pending migrations,
+// for commands that work on the poison queue without running the service.
+// Call closeQueue when done.
+func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *app.PoisonQueue, closeQueue func(), err error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
+	closeQueue = func() {
+		if err := requeuer.Close(); err != nil {
+			logger.Warn("closing the Kafka producer failed", "err", err)
+		}
+		pool.Close()
+	}
+	return app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger), closeQueue, nil
+}
 
-// Run consumes order events, and forwards payment events if enabled, until
-// ctx is done; then it drains both.
-func (s *Service) Run(ctx context.Context) error {
+// Close releases the database connections and the requeue producer.
+func (s *Service) Close() {
+	if err := s.requeuer.Close(); err != nil {
+		s.logger.Warn("closing the Kafka producer failed", "err", err)
+	}
+	s.pool.Close()
+}
+
+// Handler is the HTTP API: liveness, metrics and the poison-queue admin endpoints.
+func (s *Service) Handler() http.Handler {
+	return ports.NewHTTPHandler(s.Poison, s.Router.Stats, s.cfg.AdminToken)
+}
+
+// Run consumes order events and the poison queue, serves the HTTP API on ln,
+// and forwards payment events if enabled, until ctx is done; then it stops
+// taking requests, lets those in flight finish, and drains the rest.
+func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.MaxRetries)
 		return s.Router.Run(ctx)
+	})
+	srv := httpapi.NewServer(ln.Addr().String(), s.Handler())
+	g.Go(func() error {
+		s.logger.Info("serving HTTP", "addr", ln.Addr().String(), "admin_endpoints", s.cfg.AdminToken != "")
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return httpapi.Shutdown(srv, 10*time.Second)
 	})
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger) })
