@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 DEMO_DIR=.demo
 export PGOPTIONS=--client-min-messages=warning
 ORDER_ADDR=${DEMO_ORDER_ADDR:-127.0.0.1:8080}
+PAYMENT_ADDR=${DEMO_PAYMENT_ADDR:-127.0.0.1:8081}
 BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 APPROVE_LIMIT=100000 # 1,000.00: larger orders are declined
 
@@ -57,18 +58,22 @@ else
 fi
 export KAFKA_BROKERS
 
-say "Starting order (HTTP on $ORDER_ADDR, with its forwarder) and payment"
+say "Starting order (HTTP on $ORDER_ADDR, with its forwarder) and payment (HTTP on $PAYMENT_ADDR)"
 reachable "$ORDER_ADDR" && die "$ORDER_ADDR is taken; set DEMO_ORDER_ADDR"
+reachable "$PAYMENT_ADDR" && die "$PAYMENT_ADDR is taken; set DEMO_PAYMENT_ADDR"
 # Spans go to stdout (the console exporter), logs to stderr.
 export OTEL_TRACES_EXPORTER=console
 DATABASE_URL=$ORDER_DB HTTP_ADDR=$ORDER_ADDR "$BIN/order" serve >"$DEMO_DIR/order.spans" 2>"$DEMO_DIR/order.log" &
 ORDER_PID=$!
-DATABASE_URL=$PAYMENT_DB GATEWAY_APPROVE_LIMIT=$APPROVE_LIMIT "$BIN/payment" serve >"$DEMO_DIR/payment.spans" 2>"$DEMO_DIR/payment.log" &
+DATABASE_URL=$PAYMENT_DB GATEWAY_APPROVE_LIMIT=$APPROVE_LIMIT PAYMENT_HTTP_ADDR=$PAYMENT_ADDR \
+	"$BIN/payment" serve >"$DEMO_DIR/payment.spans" 2>"$DEMO_DIR/payment.log" &
 PAYMENT_PID=$!
 PIDS+=("$ORDER_PID" "$PAYMENT_PID")
 unset OTEL_TRACES_EXPORTER
 for _ in $(seq 100); do curl -sf "http://$ORDER_ADDR/livez" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$ORDER_ADDR/livez" >/dev/null || die "the order service did not start (see $DEMO_DIR/order.log)"
+for _ in $(seq 100); do curl -sf "http://$PAYMENT_ADDR/livez" >/dev/null && break; sleep 0.1; done
+curl -sf "http://$PAYMENT_ADDR/livez" >/dev/null || die "the payment service did not start (see $DEMO_DIR/payment.log)"
 
 place() {
 	local body=$1
@@ -119,8 +124,12 @@ say "Payments (the payment service's event store)"
 psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, stream_version AS v, event_type,
 	to_char((payload->>'amount')::numeric / 100, 'FM999G990D00') || ' ' || coalesce(payload->>'currency', '') AS amount,
 	coalesce(payload->>'reason', '') AS reason FROM events ORDER BY stream_id, stream_version"
-say "Poison queue (payment poison list)"
+say "Poison queue (payment poison list), kept in the payment database"
 DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list
+echo "\$ curl -s http://$PAYMENT_ADDR/metrics | grep '^payment_'"
+curl -sS "http://$PAYMENT_ADDR/metrics" | grep '^payment_'
+echo "(inspect one with 'payment poison show ID'; once the cause is fixed, 'payment poison requeue ID',"
+echo " or set it aside with 'payment poison discard ID --reason TEXT')"
 
 say "Stopping the services (a graceful stop flushes their spans)"
 kill -TERM "$ORDER_PID" "$PAYMENT_PID"

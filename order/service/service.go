@@ -2,12 +2,9 @@ package service
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,18 +81,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	ports.HandlePaymentEvents(router, s.app)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return router.Run(ctx) })
-	srv := httpapi.NewServer(ln.Addr().String(), s.Handler())
-	g.Go(func() error {
-		s.logger.Info("serving HTTP", "addr", ln.Addr().String())
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		return httpapi.Shutdown(srv, 10*time.Second)
-	})
+	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
 	}

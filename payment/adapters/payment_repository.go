@@ -1,6 +1,6 @@
 // Package adapters implements the payment service's ports: the payment
-// repository on the shared event store, the simulated gateway, and the
-// poison-queue reader.
+// repository on the shared event store, the simulated gateway, the poison
+// store and the publisher that requeues poisoned messages.
 package adapters
 
 import (
@@ -63,6 +63,31 @@ func (r *PaymentRepository) Save(ctx context.Context, p *payment.Payment) error 
 		return fmt.Errorf("%w: order %s: %v", payment.ErrConcurrentUpdate, p.OrderID(), err)
 	}
 	return err
+}
+
+// CountOutcomes counts the outcome events in the store.
+func (r *PaymentRepository) CountOutcomes(ctx context.Context) (map[payment.Status]int64, error) {
+	outcomes := map[string]payment.Status{
+		contracts.PaymentSucceededType: payment.StatusSucceeded,
+		contracts.PaymentDeclinedType:  payment.StatusDeclined,
+		contracts.PaymentRefundedType:  payment.StatusRefunded,
+	}
+	counts := map[payment.Status]int64{payment.StatusSucceeded: 0, payment.StatusDeclined: 0, payment.StatusRefunded: 0}
+	rows, err := r.pool.Query(ctx, `SELECT event_type, count(*) FROM events WHERE event_type = ANY($1) GROUP BY event_type`,
+		[]string{contracts.PaymentSucceededType, contracts.PaymentDeclinedType, contracts.PaymentRefundedType})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t string
+		var n int64
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, err
+		}
+		counts[outcomes[t]] = n
+	}
+	return counts, rows.Err()
 }
 
 func decode(e eventstore.RecordedEvent) (payment.Event, error) {

@@ -1,5 +1,6 @@
 // Package app holds the payment service's use cases: charge an order once,
-// refund it once.
+// refund it once, and let people inspect, requeue or discard what the
+// consumer gave up on.
 package app
 
 import (
@@ -115,6 +116,11 @@ func (a *Application) refundOrder(ctx context.Context, orderID string) error {
 	}
 	a.logger.InfoContext(ctx, "refund recorded", "order_id", orderID, "amount", p.Amount())
 	return nil
+}
+
+// Outcomes counts the payments that reached each outcome.
+func (a *Application) Outcomes(ctx context.Context) (map[payment.Status]int64, error) {
+	return a.payments.CountOutcomes(ctx)
 }
 
 // Payment returns the order's payment, or payment.ErrNotFound.

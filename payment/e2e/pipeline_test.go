@@ -42,7 +42,7 @@ func start(t *testing.T, env ...string) *system {
 	s.order = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
 		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
 	s.payment = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"), "serve")
+		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000", "PAYMENT_HTTP_ADDR="+freeAddr(t)), "serve")
 	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
 		resp, err := http.Get(s.orderURL + "/livez")
 		if err == nil {

@@ -1,5 +1,6 @@
 // Package ports feeds the payment application: from Kafka, a consumer
-// router on order.events.
+// router on order.events and on the poison queue; over HTTP, liveness,
+// metrics and the poison-queue admin endpoints.
 package ports
 
 import (

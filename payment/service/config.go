@@ -1,5 +1,5 @@
 // Package service wires the payment service together: configuration, the
-// database, the Kafka router and the forwarder of payment events.
+// database, the Kafka router, the HTTP API and the forwarder of payment events.
 package service
 
 import (
@@ -14,8 +14,10 @@ import (
 
 // Variables are the payment service's environment variables.
 var Variables = slices.Concat(
-	config.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events and outbox)"),
+	config.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events, outbox, poison store)"),
 	config.Vars{
+		{Name: "PAYMENT_HTTP_ADDR", Default: "127.0.0.1:8081", Usage: "address of the HTTP API: /livez, /readyz, /metrics, payments and the poison-queue admin endpoints"},
+		{Name: "PAYMENT_ADMIN_TOKEN", Default: "", Usage: "bearer token the /v1/admin endpoints require; empty disables them"},
 		{Name: "GATEWAY_APPROVE_LIMIT", Default: "100000", Usage: "the simulated gateway approves charges up to this amount in minor units and declines larger ones"},
 		{Name: "GATEWAY_TRANSIENT_FAILURE_RATE", Default: "0", Usage: "chance from 0 to 1 that a gateway call fails transiently (to see retries)"},
 		{Name: "GATEWAY_LATENCY", Default: "0s", Usage: "delay added to every gateway call"},
@@ -27,6 +29,9 @@ var Variables = slices.Concat(
 // Config is the payment service's configuration.
 type Config struct {
 	config.Service
+	HTTPAddr string
+	// AdminToken guards the admin endpoints; empty disables them.
+	AdminToken           string
 	Consumer             consumer.Settings
 	ApproveLimit         int64
 	TransientFailureRate float64
@@ -42,6 +47,7 @@ func ConfigFromEnv() (Config, error) {
 		errs [6]error
 	)
 	cfg.Service, errs[0] = v.Service()
+	cfg.HTTPAddr, cfg.AdminToken = v.String("PAYMENT_HTTP_ADDR"), v.String("PAYMENT_ADMIN_TOKEN")
 	cfg.Consumer, errs[1] = consumer.SettingsFrom(v)
 	cfg.ApproveLimit, errs[2] = v.Int("GATEWAY_APPROVE_LIMIT", 0)
 	cfg.TransientFailureRate, errs[3] = v.Float("GATEWAY_TRANSIENT_FAILURE_RATE", 0, 1)

@@ -3,8 +3,11 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/payment/adapters"
@@ -12,6 +15,8 @@ import (
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -39,6 +44,10 @@ type Service struct {
 	logger  *slog.Logger
 	// Router is the Kafka consumer; its Stats count retries and poisonings.
 	Router *consumer.Router
+	// Poison is the poison queue the router fills and the HTTP API serves.
+	Poison   *app.PoisonQueue
+	requeuer *adapters.RequeuePublisher
+	metrics  *prometheus.Registry
 }
 
 // New connects to the database, applies pending migrations and builds the router.
@@ -51,32 +60,76 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
 	})
 	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
+	reg := httpapi.NewRegistry()
 	router, err := consumer.New(consumer.Config{
 		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
-		Retries: cfg.Consumer, Logger: logger,
+		Retries: cfg.Consumer, Logger: logger, Metrics: reg,
 	})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
+	poisonQueue := app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger)
 	ports.HandleOrderEvents(router, application)
-	return &Service{cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router}, nil
+	ports.HandlePoisonQueue(router, poisonQueue)
+	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
+	ports.RegisterMetrics(reg, application, poisonQueue, router.Stats)
+	return &Service{
+		cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router,
+		Poison: poisonQueue, requeuer: requeuer, metrics: reg,
+	}, nil
 }
 
-// Close releases the database connections.
-func (s *Service) Close() { s.pool.Close() }
+// OpenPoisonQueue connects to the poison store, applying pending migrations,
+// for commands that work on the poison queue without running the service.
+// Call closeQueue when done.
+func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *app.PoisonQueue, closeQueue func(), err error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
+	closeQueue = func() {
+		if err := requeuer.Close(); err != nil {
+			logger.Warn("closing the Kafka producer failed", "err", err)
+		}
+		pool.Close()
+	}
+	return app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger), closeQueue, nil
+}
 
-// Run consumes order events, and forwards payment events if enabled, until
-// ctx is done; then it drains both.
-func (s *Service) Run(ctx context.Context) error {
+// Close releases the database connections and the requeue producer.
+func (s *Service) Close() {
+	if err := s.requeuer.Close(); err != nil {
+		s.logger.Warn("closing the Kafka producer failed", "err", err)
+	}
+	s.pool.Close()
+}
+
+// Handler is the HTTP API: payments, the poison-queue admin endpoints, and
+// the operational endpoints.
+func (s *Service) Handler() http.Handler {
+	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken, httpapi.Ops{Registry: s.metrics, Checks: []httpapi.Check{
+		{Name: "postgres", Check: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
+		{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, s.pool, migrations...) }},
+		{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, s.cfg.KafkaBrokers) }},
+	}})
+}
+
+// Run consumes order events and the poison queue, serves the HTTP API on ln,
+// and forwards payment events if enabled, until ctx is done; then it stops
+// taking requests, lets those in flight finish, and drains the rest.
+func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.Consumer.MaxRetries)
 		return s.Router.Run(ctx)
 	})
+	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error {
-			return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger, nil)
+			return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger, s.metrics)
 		})
 	}
 	return g.Wait()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
+	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/config"
@@ -34,6 +36,8 @@ type env struct {
 	client  *kgo.Client
 	cfg     service.Config
 	stop    func() // stops the running instance
+	// url is the base URL of the running instance's HTTP API.
+	url string
 }
 
 // start runs the payment service in-process on a fresh database and broker.
@@ -66,9 +70,14 @@ func (e *env) run(t *testing.T) (stop func()) {
 		t.Fatal(err)
 	}
 	e.svc = svc
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.url = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	go func() { done <- svc.Run(ctx, ln) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -181,8 +190,8 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	key := "order-" + uuid.NewString()
 	_, _, headers := orderPlaced(t, 1_000)
 	e.produce(t, key, []byte(`{"order_id": "truncated`), headers)
-	next, payload, headers := orderPlaced(t, 1_000)
-	e.produce(t, key, payload, headers) // same key, so same partition, right behind it
+	next, payload, nextHeaders := orderPlaced(t, 1_000)
+	e.produce(t, key, payload, nextHeaders) // same key, so same partition, right behind it
 
 	testenv.Eventually(t, 30*time.Second, "the message behind the poisoned one processed", func() bool {
 		return len(e.paymentEvents(t, next)) == 2
@@ -190,24 +199,24 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	if got := e.svc.Router.Stats.Retries.Load(); got != maxRetries {
 		t.Errorf("malformed message retried %d times, want %d", got, maxRetries)
 	}
-	poisoned, err := adapters.ReadPoisonQueue(context.Background(), e.brokers, ports.PoisonTopic)
-	if err != nil {
-		t.Fatal(err)
+	var entries []poison.Entry
+	testenv.Eventually(t, 30*time.Second, "the poisoned message in the poison store", func() bool {
+		entries = e.poisonEntries(t, poison.StatusNew)
+		return len(entries) > 0
+	})
+	if len(entries) != 1 {
+		t.Fatalf("poison store holds %d entries, want 1", len(entries))
 	}
-	if len(poisoned) != 1 {
-		t.Fatalf("poison queue holds %d messages, want 1", len(poisoned))
-	}
-	p := poisoned[0]
-	if p.Key != key || p.Payload != `{"order_id": "truncated` {
+	p := entries[0]
+	if p.Key != key || string(p.Payload) != `{"order_id": "truncated` {
 		t.Errorf("poisoned message key %q payload %q; want the original", p.Key, p.Payload)
 	}
-	for k, want := range map[string]string{"topic_poisoned": "order.events", "handler_poisoned": "charge_order", "event_type": contracts.OrderPlacedType} {
-		if got := p.Metadata[k]; got != want {
-			t.Errorf("poisoned metadata %s = %q, want %q", k, got, want)
-		}
+	if p.Origin.Topic != "order.events" || p.Handler != "charge_order" || p.EventType != contracts.OrderPlacedType {
+		t.Errorf("poisoned message from %s, handler %q, event type %q; want order.events, charge_order, %s",
+			p.Origin, p.Handler, p.EventType, contracts.OrderPlacedType)
 	}
-	if reason := p.Metadata["reason_poisoned"]; reason == "" || p.Metadata[consumer.PoisonedOffsetKey] == "" {
-		t.Errorf("poisoned message lacks its reason or origin: %v", p.Metadata)
+	if p.Reason == "" || p.Origin.Offset < 0 || p.Metadata[consumer.PoisonedOffsetKey] == "" || p.Metadata["event_id"] != headers["event_id"] {
+		t.Errorf("poisoned message lacks its reason, origin or original metadata: %+v", p)
 	}
 }
 

@@ -33,6 +33,13 @@ const (
 	PoisonedKeyKey       = "key_poisoned"
 )
 
+// PoisonMetadataKeys are all the metadata keys the poison queue adds to a
+// message; without them, the message is as it was consumed.
+var PoisonMetadataKeys = []string{
+	middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
+	middleware.PoisonedSubscriberKey, PoisonedAtKey, PoisonedPartitionKey, PoisonedOffsetKey, PoisonedKeyKey,
+}
+
 // Config configures a consumer router.
 type Config struct {
 	Brokers []string
@@ -85,7 +92,9 @@ func New(cfg Config) (*Router, error) {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "consumer", "").AddPrometheusRouterMetrics(router)
 	}
 	stats := &Stats{}
-	poison, err := middleware.PoisonQueue(poisonPublisher{poisonPub, stats}, cfg.PoisonTopic)
+	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher{poisonPub, stats}, cfg.PoisonTopic, func(err error) bool {
+		return !errors.As(err, new(fromPoisonTopic))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +116,8 @@ func New(cfg Config) (*Router, error) {
 
 // HandlerFunc handles one message. ctx carries the producer's trace context
 // and the message's correlation id. Returning an error retries the message
-// and then poisons it; return nil for messages the handler does not care for.
+// and then poisons it (except on the poison topic itself, where it is retried
+// until it succeeds); return nil for messages the handler does not care for.
 type HandlerFunc func(ctx context.Context, msg *message.Message) error
 
 // Handle subscribes handler to topic under the given name.
@@ -125,12 +135,22 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) {
 		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
 				"event_type", msg.Metadata.Get(messaging.EventTypeKey))
+			if topic == r.cfg.PoisonTopic {
+				return fromPoisonTopic{err}
+			}
 			return err
 		}
 		r.Stats.Handled.Add(1)
 		return nil
 	})
 }
+
+// fromPoisonTopic is the failure of a handler of the poison topic itself.
+// Such a message is retried until it succeeds and never poisoned again:
+// poisoning it would overwrite where it first came from, and could loop.
+type fromPoisonTopic struct{ error }
+
+func (e fromPoisonTopic) Unwrap() error { return e.error }
 
 // Run consumes until ctx is done, then drains the handlers and closes.
 func (r *Router) Run(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -180,4 +181,20 @@ func Shutdown(srv *http.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// Serve serves h on ln until ctx is done, then stops taking connections and
+// lets the requests in flight finish (10 s at most).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := NewServer(ln.Addr().String(), h)
+	stopped := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		stopped <- Shutdown(srv, 10*time.Second)
+	}()
+	logger.Info("serving HTTP", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: %w", err)
+	}
+	return <-stopped
 }

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/shared/kafka"
 )
 
 // Records reads topic from the start with franz-go, a client independent of
@@ -58,4 +61,34 @@ func Header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// RecordCount counts the records in topic: over its partitions, the end
+// offset minus the start offset. Unlike Records it never waits, so it can
+// show that nothing more was written: a record whose produce call returned
+// is counted.
+func RecordCount(t testing.TB, brokers []string, topic string) int64 {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafka.ConsumerConfig("testenv"))
+	if err != nil {
+		t.Fatalf("testenv: kafka client: %v", err)
+	}
+	defer client.Close()
+	partitions, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("testenv: topic %s: %v", topic, err)
+	}
+	var n int64
+	for _, p := range partitions {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("testenv: topic %s partition %d: %v", topic, p, err)
+		}
+		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("testenv: topic %s partition %d: %v", topic, p, err)
+		}
+		n += end - start
+	}
+	return n
 }

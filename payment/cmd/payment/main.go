@@ -1,38 +1,38 @@
-// Command payment runs the payment service and inspects its poison queue.
+// Command payment runs the payment service and works on its poison queue.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-
-	"github.com/es-outbox/reference/payment/adapters"
-	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
-	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/logs"
-	"github.com/es-outbox/reference/shared/messaging"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
 const usage = `Usage: payment [command]
 
 Commands:
-  serve                     consume order events and charge orders (default)
-  migrate                   create the database if needed and apply migrations
-  poison list [--json]      print the messages in the poison queue (payment.poison)
+  serve            consume order events, charge orders, serve the HTTP API (default)
+  migrate          create the database if needed and apply migrations
+  health           ask the running service's /readyz (for container health checks)
+  poison list      list the poison queue: messages the consumer gave up on
+  poison show      print one poison-queue entry whole: metadata and payload
+  poison requeue   publish entries back to their original topic, once the cause is fixed
+  poison discard   mark entries handled without publishing them, saying why
+
+"payment poison COMMAND --help" describes a poison command's flags.
 
 Environment:
 `
@@ -44,19 +44,34 @@ func main() {
 	}
 }
 
+// run runs the command in args; help goes to stdout. Its error is one line,
+// for the user to read in one go (errors.Join and some clients use several).
 func run(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("payment", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		service.Variables.PrintUsage(fs.Output())
+	err := dispatch(args, stdout)
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		return oneLineError{err}
 	}
-	if err := fs.Parse(args); err != nil {
+	return err
+}
+
+func dispatch(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("payment", flag.ContinueOnError)
+	args, err := parseFlags(fs, args, false, stdout, func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		service.Variables.PrintUsage(w)
+	})
+	if err != nil {
 		return err
 	}
-	args = fs.Args()
 	command := "serve"
 	if len(args) > 0 {
 		command, args = args[0], args[1:]
+	}
+	if command != "poison" && len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q (see payment --help)", args[0])
+	}
+	if command != "poison" && command != "migrate" && command != "serve" && command != "health" {
+		return fmt.Errorf("unknown command %q (see payment --help)", command)
 	}
 	cfg, err := service.ConfigFromEnv()
 	if err != nil {
@@ -64,97 +79,75 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := logs.New("payment", cfg.LogLevel)
-	slog.SetDefault(logger)
 
 	switch command {
 	case "poison":
-		return poison(ctx, cfg, args, stdout)
+		return poisonCommand{ctx: ctx, cfg: cfg, stdout: stdout}.run(args)
+	case "health":
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		return httpapi.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
-		if len(args) > 0 {
-			return fmt.Errorf("unexpected argument %q (see payment --help)", args[0])
-		}
 		if err := service.Migrate(ctx, cfg); err != nil {
 			return err
 		}
-		logger.Info("migrations applied")
+		logs.New("payment", cfg.LogLevel).Info("migrations applied")
 		return nil
-	case "serve":
-		if len(args) > 0 {
-			return fmt.Errorf("unexpected argument %q (see payment --help)", args[0])
-		}
-	default:
-		return fmt.Errorf("unknown command %q (see payment --help)", command)
 	}
+	return serve(ctx, cfg)
+}
 
+// serve runs the service until SIGINT or SIGTERM.
+func serve(ctx context.Context, cfg service.Config) error {
+	logger := logs.New("payment", cfg.LogLevel)
+	slog.SetDefault(logger)
 	shutdownTracing, err := tracing.Setup(ctx, "payment")
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(context.Background())
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on PAYMENT_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+	}
 	svc, err := service.New(ctx, cfg, logger)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer svc.Close()
-	err = svc.Run(ctx)
+	err = svc.Run(ctx, ln)
 	logger.Info("stopped")
 	return err
 }
 
-func poison(ctx context.Context, cfg service.Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		return errors.New("usage: payment poison list [--json]")
-	}
-	fs := flag.NewFlagSet("payment poison list", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON, one object per message")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see payment poison list --help)", fs.Arg(0))
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	msgs, err := adapters.ReadPoisonQueue(ctx, cfg.KafkaBrokers, ports.PoisonTopic)
-	if err != nil {
-		return fmt.Errorf("read poison queue: %w", err)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, m := range msgs {
-			if err := enc.Encode(m); err != nil {
-				return err
-			}
+// parseFlags parses args with fs and returns the arguments that are not
+// flags. With interspersed, flags may follow arguments ("requeue 0-3
+// --dry-run"); otherwise parsing stops at the first argument (a command).
+// A bad flag is a one-line error naming fs; --help prints help to stdout and
+// returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, interspersed bool, stdout io.Writer, help func(io.Writer)) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var positional []string
+	for {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			help(stdout)
+			return nil, err
+		} else if err != nil {
+			return nil, fmt.Errorf("%v (see %s --help)", err, fs.Name())
 		}
-		return nil
+		consumed := len(args) - fs.NArg()
+		if !interspersed || fs.NArg() == 0 || (consumed > 0 && args[consumed-1] == "--") {
+			return append(positional, fs.Args()...), nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if len(msgs) == 0 {
-		fmt.Fprintln(stdout, "The poison queue is empty.")
-		return nil
-	}
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tPOISONED AT\tFROM\tEVENT TYPE\tKEY\tREASON\tPAYLOAD")
-	for _, m := range msgs {
-		md := m.Metadata
-		from := fmt.Sprintf("%s %s/%s", md[middleware.PoisonedTopicKey], md[consumer.PoisonedPartitionKey], md[consumer.PoisonedOffsetKey])
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, md[consumer.PoisonedAtKey], from,
-			orDash(md[messaging.EventTypeKey]), orDash(m.Key), excerpt(md[middleware.ReasonForPoisonedKey], 80), excerpt(m.Payload, 40))
-	}
-	return w.Flush()
 }
 
-func excerpt(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
+// oneLineError shows an error of several lines on one.
+type oneLineError struct{ err error }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
+func (e oneLineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e oneLineError) Unwrap() error { return e.err }

@@ -15,6 +15,9 @@ type Repository interface {
 	Get(ctx context.Context, orderID string) (*Payment, error)
 	// Save appends the payment's changes, or returns ErrConcurrentUpdate.
 	Save(ctx context.Context, p *Payment) error
+	// CountOutcomes counts the payments that reached each outcome
+	// (succeeded, declined, refunded), whatever happened after.
+	CountOutcomes(ctx context.Context) (map[Status]int64, error)
 }
 
 // ErrTransient is a gateway failure worth retrying.

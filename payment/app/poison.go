@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/consumer"
+)
+
+// PoisonStore keeps the poison queue's entries.
+type PoisonStore interface {
+	// Add stores an entry unless it is stored already, and reports whether it did.
+	Add(ctx context.Context, e poison.Entry) (added bool, err error)
+	// List returns the entries with the status ("" for all), oldest first.
+	List(ctx context.Context, status poison.Status) ([]poison.Entry, error)
+	// Get returns an entry, or poison.ErrNotFound.
+	Get(ctx context.Context, id string) (poison.Entry, error)
+	// Depth counts the entries still new.
+	Depth(ctx context.Context) (int64, error)
+	// Update runs change on the entry, locked against concurrent Updates,
+	// and stores the result unless change fails.
+	Update(ctx context.Context, id string, change func(context.Context, *poison.Entry) error) (poison.Entry, error)
+}
+
+// MessagePublisher publishes a message and says where it was written.
+type MessagePublisher interface {
+	Publish(ctx context.Context, m poison.Message) (poison.Position, error)
+}
+
+// Metadata a requeued message carries besides its original metadata, so that
+// its consumer and anyone reading the topic can tell it was requeued.
+const (
+	// RequeuedFromKey is the poison-topic record it came back from ("payment.poison 0/3").
+	RequeuedFromKey = "requeued_from"
+	// RequeuedAtKey is when it was requeued (RFC 3339).
+	RequeuedAtKey = "requeued_at"
+)
+
+// ErrPublish means a requeued message could not be published: Kafka, not the
+// entry, is at fault, and the entry stays new.
+var ErrPublish = errors.New("could not publish the requeued message")
+
+// Result says what a requeue or a discard did to one entry.
+type Result string
+
+// Results of requeues and discards.
+const (
+	Requeued     Result = "requeued"
+	WouldRequeue Result = "would_requeue" // a dry run found the entry new
+	Discarded    Result = "discarded"
+	Unchanged    Result = "unchanged" // the entry was handled already: nothing done
+)
+
+// Outcome is what happened to one entry, and the entry afterwards.
+type Outcome struct {
+	Result Result
+	Entry  poison.Entry
+}
+
+// RequeueRequest says which entries to requeue, and who asks.
+type RequeueRequest struct {
+	// IDs names the entries, unless All is set.
+	IDs []string
+	// All selects every new entry.
+	All bool
+	By  string
+	// DryRun only says what would be requeued.
+	DryRun bool
+}
+
+// PoisonQueue is what people do with the messages the consumer gave up on:
+// look at them, publish them again once the cause is fixed, or set them
+// aside. The CLI and the HTTP API both go through it.
+type PoisonQueue struct {
+	store     PoisonStore
+	publisher MessagePublisher
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// NewPoisonQueue returns the poison queue kept in store, requeueing through publisher.
+func NewPoisonQueue(store PoisonStore, publisher MessagePublisher, logger *slog.Logger) *PoisonQueue {
+	return &PoisonQueue{store: store, publisher: publisher, logger: logger, now: time.Now}
+}
+
+// Record keeps a poisoned message; a redelivered one is kept once.
+func (q *PoisonQueue) Record(ctx context.Context, e poison.Entry) error {
+	added, err := q.store.Add(ctx, e)
+	if err != nil {
+		return err
+	}
+	if added {
+		q.logger.WarnContext(ctx, "message poisoned; kept in the poison store", "poison_id", e.ID,
+			"origin", e.Origin.String(), "handler", e.Handler, "event_type", e.EventType, "reason", e.Reason)
+	}
+	return nil
+}
+
+// List returns the entries with the status ("" for all), oldest first.
+func (q *PoisonQueue) List(ctx context.Context, status poison.Status) ([]poison.Entry, error) {
+	return q.store.List(ctx, status)
+}
+
+// Entry returns one entry, or poison.ErrNotFound.
+func (q *PoisonQueue) Entry(ctx context.Context, id string) (poison.Entry, error) {
+	return q.store.Get(ctx, id)
+}
+
+// Depth counts the entries nobody has handled yet.
+func (q *PoisonQueue) Depth(ctx context.Context) (int64, error) {
+	return q.store.Depth(ctx)
+}
+
+// Requeue publishes each selected entry's message back to its original topic,
+// with its original key and metadata (the poison queue's own metadata
+// removed, RequeuedFromKey and RequeuedAtKey added), and marks it requeued.
+// Entries handled already are left alone (Unchanged). Every id is checked
+// before anything is published; on an error, the outcomes so far are
+// returned with it.
+func (q *PoisonQueue) Requeue(ctx context.Context, req RequeueRequest) ([]Outcome, error) {
+	entries, err := q.selectEntries(ctx, req.IDs, req.All)
+	if err != nil {
+		return nil, err
+	}
+	var outcomes []Outcome
+	for _, e := range entries {
+		if req.DryRun {
+			o, err := q.planRequeue(e)
+			if err != nil {
+				return outcomes, err
+			}
+			outcomes = append(outcomes, o)
+			continue
+		}
+		requeued, err := q.store.Update(ctx, e.ID, func(ctx context.Context, e *poison.Entry) error {
+			if err := e.CheckNew(); err != nil {
+				return err
+			}
+			now := q.now()
+			msg, err := requeueMessage(*e, now)
+			if err != nil {
+				return err
+			}
+			to, err := q.publisher.Publish(ctx, msg)
+			if err != nil {
+				return fmt.Errorf("%w: entry %s to %s: %w", ErrPublish, e.ID, msg.Topic, err)
+			}
+			return e.MarkRequeued(to, req.By, now)
+		})
+		if errors.Is(err, poison.ErrHandled) {
+			outcomes = append(outcomes, Outcome{Result: Unchanged, Entry: requeued})
+			continue
+		}
+		if err != nil {
+			return outcomes, err
+		}
+		q.logger.InfoContext(ctx, "poison-queue entry requeued", "poison_id", e.ID, "to", requeued.RequeuedTo.String(), "by", requeued.ChangedBy)
+		outcomes = append(outcomes, Outcome{Result: Requeued, Entry: requeued})
+	}
+	return outcomes, nil
+}
+
+// planRequeue is a dry run's outcome for e: what Requeue would do.
+func (q *PoisonQueue) planRequeue(e poison.Entry) (Outcome, error) {
+	if e.CheckNew() != nil {
+		return Outcome{Result: Unchanged, Entry: e}, nil
+	}
+	if _, err := requeueMessage(e, q.now()); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Result: WouldRequeue, Entry: e}, nil
+}
+
+// Discard marks the entries handled without publishing them, with the reason
+// why. Entries handled already are left alone (Unchanged).
+func (q *PoisonQueue) Discard(ctx context.Context, ids []string, reason, by string) ([]Outcome, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, poison.ErrReasonRequired
+	}
+	entries, err := q.selectEntries(ctx, ids, false)
+	if err != nil {
+		return nil, err
+	}
+	var outcomes []Outcome
+	for _, e := range entries {
+		discarded, err := q.store.Update(ctx, e.ID, func(_ context.Context, e *poison.Entry) error {
+			return e.MarkDiscarded(reason, by, q.now())
+		})
+		if errors.Is(err, poison.ErrHandled) {
+			outcomes = append(outcomes, Outcome{Result: Unchanged, Entry: discarded})
+			continue
+		}
+		if err != nil {
+			return outcomes, err
+		}
+		q.logger.InfoContext(ctx, "poison-queue entry discarded", "poison_id", e.ID, "by", discarded.ChangedBy, "reason", discarded.ChangeReason)
+		outcomes = append(outcomes, Outcome{Result: Discarded, Entry: discarded})
+	}
+	return outcomes, nil
+}
+
+// selectEntries loads the entries named by ids, or every new one if all;
+// an unknown id fails the whole selection, before anything is done.
+func (q *PoisonQueue) selectEntries(ctx context.Context, ids []string, all bool) ([]poison.Entry, error) {
+	switch {
+	case all && len(ids) > 0:
+		return nil, errors.New("name entries by id or select all of them, not both")
+	case all:
+		return q.store.List(ctx, poison.StatusNew)
+	case len(ids) == 0:
+		return nil, errors.New("no entry named")
+	}
+	entries := make([]poison.Entry, 0, len(ids))
+	for _, id := range ids {
+		e, err := q.store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+// requeueMessage is e's message as it was consumed, marked as requeued.
+func requeueMessage(e poison.Entry, at time.Time) (poison.Message, error) {
+	if e.Origin.Topic == "" {
+		return poison.Message{}, fmt.Errorf("%w: %s cannot be requeued", poison.ErrNoOrigin, e.ID)
+	}
+	metadata := maps.Clone(e.Metadata)
+	if metadata == nil {
+		metadata = map[string]string{}
+	}
+	for _, k := range consumer.PoisonMetadataKeys {
+		delete(metadata, k)
+	}
+	metadata[RequeuedFromKey] = e.Record.String()
+	metadata[RequeuedAtKey] = at.UTC().Format(time.RFC3339Nano)
+	return poison.Message{Topic: e.Origin.Topic, Key: e.Key, ID: e.MessageID, Metadata: metadata, Payload: e.Payload}, nil
+}

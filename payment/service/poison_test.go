@@ -1,0 +1,109 @@
+package service_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/es-outbox/reference/payment/app"
+	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// poisonEntries returns the poison store's entries with the status.
+func (e *env) poisonEntries(t *testing.T, status poison.Status) []poison.Entry {
+	t.Helper()
+	entries, err := e.svc.Poison.List(context.Background(), status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// metric reads a metric without labels from GET /metrics, as Prometheus would.
+func (e *env) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	scanner := bufio.NewScanner(resp.Body)
+	for scanner.Scan() {
+		if value, ok := strings.CutPrefix(scanner.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric %s = %q", name, value)
+			}
+			return f
+		}
+	}
+	t.Fatalf("GET /metrics has no %s", name)
+	return 0
+}
+
+func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
+	e := start(t, 2)
+	ctx := context.Background()
+	e.svc.Gateway.FailNext(1_000_000) // the gateway is down
+	orderID, payload, headers := orderPlaced(t, 1_000)
+	e.produce(t, "order-"+orderID, payload, headers)
+
+	var entries []poison.Entry
+	testenv.Eventually(t, 30*time.Second, "the failing message in the poison store", func() bool {
+		entries = e.poisonEntries(t, poison.StatusNew)
+		return len(entries) > 0
+	})
+	entry := entries[0]
+	if len(entries) != 1 || entry.Origin.Topic != "order.events" || entry.Key != "order-"+orderID {
+		t.Fatalf("poison store holds %+v, want the one OrderPlaced from order.events", entries)
+	}
+	if depth := e.metric(t, "payment_poison_queue_depth"); depth != 1 {
+		t.Errorf("payment_poison_queue_depth = %v with one poisoned message, want 1", depth)
+	}
+	if got := e.metric(t, "payment_messages_poisoned_total"); got != 1 {
+		t.Errorf("payment_messages_poisoned_total = %v, want 1", got)
+	}
+
+	e.svc.Gateway.FailNext(0) // the gateway is back
+	outcomes, err := e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Requeued {
+		t.Fatalf("requeue = %+v, %v; want requeued", outcomes, err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the requeued order charged", func() bool {
+		return len(e.paymentEvents(t, orderID)) == 2
+	})
+	var ledger int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, orderID).Scan(&ledger); err != nil || ledger != 1 {
+		t.Errorf("gateway ledger has %d charges for the order (%v), want 1", ledger, err)
+	}
+	stored, err := e.svc.Poison.Entry(ctx, entry.ID)
+	if err != nil || stored.Status != poison.StatusRequeued || stored.ChangedBy != "ops" || stored.RequeuedTo.Topic != "order.events" {
+		t.Errorf("entry after requeue = %+v (%v), want requeued by ops to order.events", stored, err)
+	}
+	if depth := e.metric(t, "payment_poison_queue_depth"); depth != 0 {
+		t.Errorf("payment_poison_queue_depth = %v after the requeue, want 0", depth)
+	}
+
+	outcomes, err = e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Unchanged {
+		t.Fatalf("second requeue = %+v, %v; want unchanged", outcomes, err)
+	}
+	if n := testenv.RecordCount(t, e.brokers, "order.events"); n != 2 {
+		t.Errorf("order.events holds %d records, want 2: the original and one requeue", n)
+	}
+	if n := e.svc.Router.Stats.Poisoned.Load(); n != 1 {
+		t.Errorf("%d messages poisoned, want 1: the requeued one must not fail again", n)
+	}
+	if got := e.paymentEvents(t, orderID); len(got) != 2 || got[1] != contracts.PaymentSucceededType {
+		t.Errorf("payment stream has %v, want requested and one success", got)
+	}
+}
