@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -283,5 +284,61 @@ func TestCrashBetweenChargeAndOutcomeChargesOnce(t *testing.T) {
 	_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, id).Scan(&charges)
 	if chargeID != first.ID || charges != 1 {
 		t.Errorf("recorded charge %s with %d ledger charges; want the first charge %s, once", chargeID, charges, first.ID)
+	}
+}
+
+// A gateway that fails transiently twice and then answers: the message is
+// retried, charged once, and nothing is poisoned.
+func TestTransientFailuresAreRetriedNotPoisoned(t *testing.T) {
+	e := start(t, 3)
+	e.svc.Gateway.FailNext(2)
+	id, payload, headers := orderPlaced(t, 1_000)
+	e.produce(t, "order-"+id, payload, headers)
+	testenv.Eventually(t, 30*time.Second, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
+	if got := e.paymentEvents(t, id); got[1] != contracts.PaymentSucceededType {
+		t.Errorf("payment stream %v, want a success after the retries", got)
+	}
+	if retries := e.svc.Router.Stats.Retries.Load(); retries != 2 {
+		t.Errorf("%d retries, want 2", retries)
+	}
+	if calls := e.svc.Gateway.Calls(); calls != 3 {
+		t.Errorf("%d gateway calls, want 3 (two failures, one charge)", calls)
+	}
+	if poisoned := e.svc.Router.Stats.Poisoned.Load(); poisoned != 0 {
+		t.Errorf("%d messages poisoned, want 0", poisoned)
+	}
+	var charges int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, id).Scan(&charges)
+	if charges != 1 {
+		t.Errorf("%d charges, want 1", charges)
+	}
+
+	// The payment as the HTTP API shows it.
+	resp, err := http.Get(e.url + "/v1/payments/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Status   string `json:"status"`
+		Amount   int64  `json:"amount"`
+		ChargeID string `json:"charge_id"`
+		History  []struct {
+			Type string `json:"type"`
+		} `json:"history"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	if resp.StatusCode != 200 || p.Status != "succeeded" || p.Amount != 1_000 || p.ChargeID == "" || len(p.History) != 2 {
+		t.Errorf("GET /v1/payments/%s = %d %+v", id, resp.StatusCode, p)
+	}
+	for path, want := range map[string]int{"/v1/payments/" + uuid.NewString(): 404, "/v1/payments/nope": 400} {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 }

@@ -106,7 +106,14 @@ func New(cfg Config) (*Router, error) {
 			InitialInterval: cfg.Retries.RetryInterval,
 			MaxInterval:     10 * cfg.Retries.RetryInterval,
 			Multiplier:      2,
-			OnRetryHook:     func(int, time.Duration) { stats.Retries.Add(1) },
+			// Called on every failure; counts those that will be retried
+			// (Watermill's OnRetryHook skips the first).
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				if p.RetryNum < cfg.Retries.MaxRetries {
+					stats.Retries.Add(1)
+				}
+				return true
+			},
 			Logger:          wlog,
 		}.Middleware,
 		middleware.CorrelationID,
