@@ -16,7 +16,6 @@ import (
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
-	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -28,11 +27,7 @@ var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, true, migrations...)
-	if err == nil {
-		pool.Close()
-	}
-	return err
+	return postgres.Setup(ctx, cfg.DatabaseURL, migrations...)
 }
 
 // Service is a connected payment service.
@@ -110,11 +105,7 @@ func (s *Service) Close() {
 // Handler is the HTTP API: payments, the poison-queue admin endpoints, and
 // the operational endpoints.
 func (s *Service) Handler() http.Handler {
-	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken, httpapi.Ops{Registry: s.metrics, Checks: []httpapi.Check{
-		{Name: "postgres", Check: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
-		{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, s.pool, migrations...) }},
-		{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, s.cfg.KafkaBrokers) }},
-	}})
+	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
 }
 
 // Run consumes order events and the poison queue, serves the HTTP API on ln,

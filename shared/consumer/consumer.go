@@ -114,7 +114,7 @@ func New(cfg Config) (*Router, error) {
 				}
 				return true
 			},
-			Logger:          wlog,
+			Logger: wlog,
 		}.Middleware,
 		middleware.CorrelationID,
 	)

@@ -179,3 +179,13 @@ func Pending(ctx context.Context, pool *pgxpool.Pool, sets ...Migration) error {
 	}
 	return nil
 }
+
+// Setup creates the database at url if it is missing and applies the
+// migrations: the `migrate` command of every service.
+func Setup(ctx context.Context, url string, migrations ...Migration) error {
+	pool, err := Open(ctx, url, true, migrations...)
+	if err == nil {
+		pool.Close()
+	}
+	return err
+}
