@@ -52,15 +52,16 @@ func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, err
 	}
 	events := make([]order.Event, len(recorded))
 	for i, e := range recorded {
-		if events[i], err = decode(e); err != nil {
+		if events[i], err = DecodeEvent(e); err != nil {
 			return nil, err
 		}
 	}
 	return order.FromEvents(events)
 }
 
-// decode turns a stored event into the order's domain event.
-func decode(e eventstore.RecordedEvent) (order.Event, error) {
+// DecodeEvent turns a stored event into the order's domain event; events of
+// an unknown type or schema version are an error.
+func DecodeEvent(e eventstore.RecordedEvent) (order.Event, error) {
 	switch {
 	case e.Type == contracts.OrderPlacedType && e.SchemaVersion == contracts.OrderPlacedVersion:
 		return eventstore.Decode[order.OrderPlaced](e)

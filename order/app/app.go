@@ -15,6 +15,8 @@ import (
 type Application struct {
 	orders order.Repository
 	now    func() time.Time
+
+	summaries OrderSummaries // the order list's read model (queries.go)
 }
 
 // New returns the application over a repository.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/outbox"
 )
@@ -15,6 +16,7 @@ var Variables = slices.Concat(
 	config.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
 	config.Vars{{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"}},
 	outbox.Variables,
+	projections.Variables,
 )
 
 // Config is the order service's configuration.
@@ -22,11 +24,14 @@ type Config struct {
 	config.Service
 	HTTPAddr  string
 	Forwarder outbox.Settings
+	Projector projections.Settings
 }
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv() (Config, error) {
 	svc, err := Variables.Service()
 	forwarder, ferr := outbox.SettingsFrom(Variables)
-	return Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Forwarder: forwarder}, errors.Join(err, ferr)
+	projector, perr := projections.SettingsFrom(Variables)
+	return Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Forwarder: forwarder, Projector: projector},
+		errors.Join(err, ferr, perr)
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -49,7 +50,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger}, nil
+	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger}, nil
 }
 
 // Close releases the database connections.
@@ -58,9 +60,9 @@ func (s *Service) Close() { s.pool.Close() }
 // Handler is the HTTP API.
 func (s *Service) Handler() http.Handler { return ports.NewHTTPHandler(s.app) }
 
-// Serve runs the HTTP API on ln, and the forwarder if enabled, until ctx is
-// done; then it stops taking requests, lets those in flight finish, and
-// drains the forwarder.
+// Serve runs the HTTP API on ln, and the forwarder and the projector if
+// enabled, until ctx is done; then it stops taking requests, lets those in
+// flight finish, and drains the forwarder.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	srv := httpapi.NewServer(ln.Addr().String(), s.Handler())
@@ -77,6 +79,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
+	}
+	if s.cfg.Projector.Enabled {
+		g.Go(func() error { return s.Project(ctx) })
 	}
 	return g.Wait()
 }
