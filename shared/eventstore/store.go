@@ -152,6 +152,10 @@ func ScanEvent(row Scanner) (RecordedEvent, error) {
 }
 
 // SelectColumns is the column list ScanEvent expects, for readers that build
-// their own queries on the events table (the outbox schema adapter).
-const SelectColumns = `global_position, transaction_id::text, stream_id, stream_version, event_id::text,
+// their own queries on the events table (the outbox schema adapter). The
+// transaction id is sent as text under another name: an output column named
+// transaction_id would be what ORDER BY transaction_id sorts by, as text
+// ("10" before "9"), which reads events out of commit order and cannot use
+// the index.
+const SelectColumns = `global_position, transaction_id::text AS transaction_id_text, stream_id, stream_version, event_id::text,
 	event_type, schema_version, payload, correlation_id, metadata, recorded_at`

@@ -161,3 +161,33 @@ func TestAppendIsAtomicWithTheCallersTransaction(t *testing.T) {
 		t.Fatalf("event survived a rolled-back transaction: %v", err)
 	}
 }
+
+// Transaction ids are ordered as numbers, not as text ("10" before "9"):
+// otherwise a batch ends past an event that then never comes.
+func TestReadAllOrdersTransactionIDsAsNumbers(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	// Ids far below any live transaction's, so both rows are readable.
+	for _, txID := range []string{"10", "9"} {
+		_, err := pool.Exec(ctx, `INSERT INTO events (transaction_id, stream_id, stream_version, event_id, event_type, schema_version, payload)
+			VALUES ($1::xid8, $2, 1, $3, 'test.A', 1, '{}')`, txID, "tx-"+txID, uuid.NewString())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var read []string
+	pos := eventstore.Start
+	for range 3 {
+		batch, err := eventstore.ReadAll(ctx, pool, pos, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range batch {
+			read = append(read, e.StreamID)
+			pos = e.Position
+		}
+	}
+	if fmt.Sprint(read) != "[tx-9 tx-10]" {
+		t.Fatalf("read %v one at a time, want [tx-9 tx-10]", read)
+	}
+}
