@@ -15,7 +15,7 @@ func applyOrderSummary(b *pgx.Batch, table string, c Change) {
 		units += it.Quantity
 	}
 	if c.Before == nil {
-		// A second OrderPlaced for the same order fails on the primary key.
+		// Applying this event twice fails on the primary key.
 		b.Queue(`INSERT INTO `+table+` (order_id, customer_id, status, currency, total, item_count, placed_at, updated_at, version)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			o.ID(), o.CustomerID(), o.Status(), o.Currency(), o.Total(), units, o.PlacedAt(), c.Event.RecordedAt, o.Version())

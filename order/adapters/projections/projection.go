@@ -35,18 +35,15 @@ type Projection struct {
 // All are the order service's projections.
 var All = []Projection{OrderSummaries, OrderDailyStats}
 
-// Named returns the projections with the given names, or an error naming
-// the first unknown one.
-func Named(names ...string) ([]Projection, error) {
-	var found []Projection
-	for _, name := range names {
-		p, ok := byName(name)
-		if !ok {
-			return nil, fmt.Errorf("unknown projection %q (known: %s)", name, strings.Join(Names(), ", "))
+// Named returns the projection called name, or an error listing the known
+// ones.
+func Named(name string) (Projection, error) {
+	for _, p := range All {
+		if p.Name == name {
+			return p, nil
 		}
-		found = append(found, p)
 	}
-	return found, nil
+	return Projection{}, fmt.Errorf("unknown projection %q (known: %s)", name, strings.Join(Names(), ", "))
 }
 
 // Names are the names of All.
@@ -56,13 +53,4 @@ func Names() []string {
 		names[i] = p.Name
 	}
 	return names
-}
-
-func byName(name string) (Projection, bool) {
-	for _, p := range All {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return Projection{}, false
 }

@@ -116,9 +116,9 @@ type replay struct {
 }
 
 func (r *replay) run(ctx context.Context) (err error) {
-	lock := "order projection replay " + r.projection.Name
+	lockName := "order projection replay " + r.projection.Name
 	var locked bool
-	if err := r.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, lock).Scan(&locked); err != nil {
+	if err := r.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, lockName).Scan(&locked); err != nil {
 		return fmt.Errorf("take the replay lock: %w", err)
 	}
 	if !locked {
@@ -126,7 +126,7 @@ func (r *replay) run(ctx context.Context) (err error) {
 	}
 	// Unlocking at once lets the next replay start straight away; closing
 	// the connection would release the lock too, but a moment later.
-	defer r.conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lock)
+	defer r.conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lockName)
 	if err := r.createTable(ctx); err != nil {
 		return err
 	}

@@ -52,7 +52,9 @@ func replayCommand(args []string, stdout io.Writer) (func(context.Context, *serv
 	case *all:
 		chosen = projections.All
 	default:
-		chosen, err = projections.Named(*name)
+		var p projections.Projection
+		p, err = projections.Named(*name)
+		chosen = []projections.Projection{p}
 	}
 	if err != nil {
 		return nil, err
