@@ -104,16 +104,17 @@ func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, err
 	}
 	events := make([]order.Event, len(recorded))
 	for i, e := range recorded {
-		if events[i], err = decode(e); err != nil {
+		if events[i], err = DecodeEvent(e); err != nil {
 			return nil, err
 		}
 	}
 	return order.FromEvents(events)
 }
 
-// decode turns a stored event, in whatever schema version it was stored,
-// into the order's domain event.
-func decode(e eventstore.RecordedEvent) (order.Event, error) {
+// DecodeEvent turns a stored event, in whatever schema version it was
+// stored, into the order's domain event; events of an unknown type or
+// schema version are an error.
+func DecodeEvent(e eventstore.RecordedEvent) (order.Event, error) {
 	var err error
 	if e.Payload, e.SchemaVersion, err = contracts.Upcast(e.Type, e.SchemaVersion, e.Payload); err != nil {
 		return nil, fmt.Errorf("event %s: %w", e.ID, err)

@@ -40,6 +40,8 @@ type OrderStore interface {
 type Application struct {
 	orders OrderStore
 	now    func() time.Time
+
+	summaries OrderSummaries // the order list's read model (queries.go)
 }
 
 // New returns the application over a store.

@@ -34,6 +34,7 @@ func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler 
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
+	mux.HandleFunc("GET /v1/orders", s.listOrders)
 	mux.HandleFunc("GET /v1/orders/{id}", s.getOrder)
 	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancelOrder)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.orderEvents)

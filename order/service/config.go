@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -17,6 +18,7 @@ var Variables = slices.Concat(
 	config.Vars{{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"}},
 	consumer.Variables,
 	outbox.Variables,
+	projections.Variables,
 )
 
 // Config is the order service's configuration.
@@ -25,6 +27,7 @@ type Config struct {
 	HTTPAddr  string
 	Consumer  consumer.Settings
 	Forwarder outbox.Settings
+	Projector projections.Settings
 }
 
 // ConfigFromEnv reads the configuration from the environment.
@@ -32,6 +35,7 @@ func ConfigFromEnv() (Config, error) {
 	svc, err := Variables.Service()
 	consumerSettings, cerr := consumer.SettingsFrom(Variables)
 	forwarder, ferr := outbox.SettingsFrom(Variables)
-	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder}
-	return cfg, errors.Join(err, cerr, ferr)
+	projector, perr := projections.SettingsFrom(Variables)
+	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder, Projector: projector}
+	return cfg, errors.Join(err, cerr, ferr, perr)
 }

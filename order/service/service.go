@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/consumer"
@@ -46,8 +47,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 	reg := httpapi.NewRegistry()
-	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
-	return &Service{cfg: cfg, pool: pool, app: app.New(adapters.NewOrderRepository(pool)), logger: logger, metrics: reg}, nil
+	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
+	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg}, nil
 }
 
 // Close releases the database connections.
@@ -59,8 +61,8 @@ func (s *Service) Handler() http.Handler {
 }
 
 // Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
-// forwarder if enabled, until ctx is done; then it stops taking requests,
-// lets those in flight finish, and drains the consumer and the forwarder.
+// forwarder and the projector if enabled, until ctx is done; then it stops
+// taking requests, lets those in flight finish, and drains the rest.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
 		Brokers: s.cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
@@ -75,6 +77,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
+	}
+	if s.cfg.Projector.Enabled {
+		g.Go(func() error { return s.Project(ctx) })
 	}
 	return g.Wait()
 }

@@ -79,6 +79,7 @@ func TestMetricsShowForwarderLagAndRequests(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`outbox_unforwarded_events{group="forwarder"} 3`,
+		`projection_lag_events{projection="order_summaries"} 3`,
 		`http_requests_total{code="201",route="POST /v1/orders"} 3`,
 		`http_request_duration_seconds_count{route="POST /v1/orders"} 3`,
 		`go_goroutines`,

@@ -5,6 +5,7 @@ package eventstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -52,6 +53,9 @@ type Position struct {
 	TransactionID  uint64
 	GlobalPosition int64
 }
+
+// String shows the position as transaction id/global position.
+func (p Position) String() string { return fmt.Sprintf("%d/%d", p.TransactionID, p.GlobalPosition) }
 
 // Start is the position before the first event.
 var Start = Position{}

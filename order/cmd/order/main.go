@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -22,16 +23,19 @@ import (
 const usage = `Usage: order [command]
 
 Commands:
-  serve     run the HTTP API and the forwarder (default)
-  forward   run only the forwarder: events table -> Kafka
-  migrate   create the database if needed and apply migrations
-  health    ask the running service's /readyz (for container health checks)
+  serve         run the HTTP API, the forwarder and the projector (default)
+  forward       run only the forwarder: events table -> Kafka
+  migrate       create the database if needed and apply migrations
+  replay        rebuild read models from the first event and swap them in
+                (order replay --projection NAME | --all; see order replay --help)
+  projections   list the read models with their checkpoint, lag and last error
+  health        ask the running service's /readyz (for container health checks)
 
 Environment:
 `
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "order:", err)
 			os.Exit(1)
@@ -39,7 +43,7 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("order", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -48,12 +52,29 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	args = fs.Args()
 	command := "serve"
-	if fs.NArg() > 0 {
-		command = fs.Arg(0)
+	if len(args) > 0 {
+		command, args = args[0], args[1:]
 	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("unexpected argument %q (see order --help)", fs.Arg(1))
+	// A read-model command parses its flags before anything connects, so
+	// that --help and bad flags need no database.
+	var readModelCommand func(context.Context, *service.Service) error
+	var err error
+	switch command {
+	case "replay":
+		readModelCommand, err = replayCommand(args, stdout)
+	case "projections":
+		readModelCommand, err = projectionsCommand(args, stdout)
+	case "serve", "forward", "migrate", "health":
+		if len(args) > 0 {
+			err = fmt.Errorf("unexpected argument %q (see order --help)", args[0])
+		}
+	default:
+		err = fmt.Errorf("unknown command %q (see order --help)", command)
+	}
+	if err != nil {
+		return err
 	}
 	cfg, err := service.ConfigFromEnv()
 	if err != nil {
@@ -75,9 +96,6 @@ func run(args []string) error {
 		}
 		logger.Info("migrations applied")
 		return nil
-	case "serve", "forward":
-	default:
-		return fmt.Errorf("unknown command %q (see order --help)", command)
 	}
 
 	shutdownTracing, err := tracing.Setup(ctx, "order")
@@ -90,14 +108,17 @@ func run(args []string) error {
 		return err
 	}
 	defer svc.Close()
-	if command == "forward" {
+	switch command {
+	case "forward":
 		err = svc.Forward(ctx)
-	} else {
+	case "serve":
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return err
 		}
 		err = svc.Serve(ctx, ln)
+	default:
+		return readModelCommand(ctx, svc)
 	}
 	logger.Info("stopped")
 	return err

@@ -1,0 +1,56 @@
+// Package projections keeps the order service's read models: tables fed from
+// the event store in commit order, each with a checkpoint moved in the same
+// transaction as its rows, and rebuilt from the first event by Replay.
+package projections
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/eventstore"
+)
+
+// Change is what one event did to an order: the order before the event (nil
+// for the event that placed it) and after it, as the aggregate folds them.
+type Change struct {
+	Event  eventstore.RecordedEvent
+	Before *order.Order
+	After  *order.Order
+}
+
+// Projection is a read model kept in one table.
+type Projection struct {
+	// Name identifies the projection on the command line, in its checkpoint
+	// and in logs; it is also the name of its table.
+	Name string
+	// apply queues onto b the statements that apply c to table (quoted).
+	// Statements that must change exactly one row check it, so that an event
+	// applied twice or out of order fails the batch instead of going unseen.
+	apply func(b *pgx.Batch, table string, c Change)
+}
+
+// All are the order service's projections.
+var All = []Projection{OrderSummaries, OrderDailyStats}
+
+// Named returns the projection called name, or an error listing the known
+// ones.
+func Named(name string) (Projection, error) {
+	for _, p := range All {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return Projection{}, fmt.Errorf("unknown projection %q (known: %s)", name, strings.Join(Names(), ", "))
+}
+
+// Names are the names of All.
+func Names() []string {
+	names := make([]string, len(All))
+	for i, p := range All {
+		names[i] = p.Name
+	}
+	return names
+}

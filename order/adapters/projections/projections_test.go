@@ -1,0 +1,283 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// The live projector and a replay that runs while commands keep arriving
+// both give the read models the aggregates dictate; a replay with nothing
+// arriving gives, row by row, the tables the live projector kept. Reads
+// never fail during the rebuild, and the swapped-in table keeps the
+// migration's index names.
+func TestReplayWhileCommandsArriveGivesTheLiveReadModels(t *testing.T) {
+	pool := newDatabase(t)
+	ctx := context.Background()
+	indexesBefore := indexNames(t, pool)
+	stopProjector := startProjector(t, pool, fastProjector)
+
+	w := newWorkload(t, pool, 1)
+	w.place(300)
+	w.advance(400)
+	waitCaughtUp(t, pool)
+	requireEqual(t, "live projector", readTables(t, pool), expectedTables(t, pool, w.ids))
+
+	// Commands, and reads of the live table, go on during the whole replay.
+	eventsBefore := w.events
+	replayDone := make(chan struct{})
+	var background sync.WaitGroup
+	var readErr atomic.Value
+	background.Go(func() {
+		for {
+			select {
+			case <-replayDone:
+				return
+			default:
+				w.place(2)
+				w.advance(3)
+			}
+		}
+	})
+	background.Go(func() {
+		last := 0
+		for {
+			select {
+			case <-replayDone:
+				return
+			default:
+			}
+			var n int
+			err := pool.QueryRow(ctx, `SELECT count(*) FROM order_summaries`).Scan(&n)
+			if err == nil && n < last {
+				err = fmt.Errorf("the live table went from %d rows to %d", last, n)
+			}
+			if err != nil {
+				readErr.Store(err)
+				return
+			}
+			last = n
+		}
+	})
+	slowly := projections.ReplayOptions{BatchSize: 50, Progress: func(projections.Progress) { time.Sleep(5 * time.Millisecond) }}
+	for _, p := range projections.All {
+		if _, err := projections.Replay(ctx, pool, p, slowly); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(replayDone)
+	background.Wait()
+	if err := readErr.Load(); err != nil {
+		t.Fatalf("reading order_summaries during the replay: %v", err)
+	}
+	if w.events == eventsBefore {
+		t.Fatal("no command arrived during the replay")
+	}
+	t.Logf("%d events before the replay, %d more during it", eventsBefore, w.events-eventsBefore)
+	waitCaughtUp(t, pool)
+	afterReplay := readTables(t, pool)
+	requireEqual(t, "replay while commands arrived, then the live projector", afterReplay, expectedTables(t, pool, w.ids))
+
+	stopProjector()
+	for _, p := range projections.All {
+		progress, err := projections.Replay(ctx, pool, p, projections.ReplayOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if progress.Stage != projections.StageDone || progress.Events != int64(w.events) {
+			t.Errorf("replay of %s ended at %+v, want done after %d events", p.Name, progress, w.events)
+		}
+	}
+	requireEqual(t, "quiet replay against the live tables", readTables(t, pool), afterReplay)
+	if got := indexNames(t, pool); strings.Join(got, " ") != strings.Join(indexesBefore, " ") {
+		t.Errorf("indexes after the replays: %v, want the migration's %v", got, indexesBefore)
+	}
+}
+
+// A projector stopped at random moments, mid-batch included, and started
+// again applies every event exactly once: the summaries' version check would
+// fail on a double, and the tables equal a replay's.
+func TestProjectorStoppedAnywhereResumesWithoutGapsOrDoubles(t *testing.T) {
+	pool := newDatabase(t)
+	w := newWorkload(t, pool, 2)
+	w.place(400)
+	w.advance(600)
+
+	small := projections.Settings{Enabled: true, PollInterval: 5 * time.Millisecond, BatchSize: 7}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for stops := 0; stops < 20 && lag(t, pool) > 0; stops++ {
+		stop := startProjector(t, pool, small)
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		stop()
+	}
+	startProjector(t, pool, small)
+	waitCaughtUp(t, pool)
+	requireNoErrors(t, pool)
+	live := readTables(t, pool)
+	requireEqual(t, "projector stopped and started", live, expectedTables(t, pool, w.ids))
+
+	for _, p := range projections.All {
+		if _, err := projections.Replay(context.Background(), pool, p, projections.ReplayOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requireEqual(t, "replay against the resumed projector", readTables(t, pool), live)
+}
+
+// Two replicas' projectors at once, while commands arrive, apply each event
+// once between them.
+func TestTwoProjectorsApplyEachEventOnce(t *testing.T) {
+	pool := newDatabase(t)
+	replica, err := pgxpool.New(context.Background(), pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(replica.Close)
+	small := projections.Settings{Enabled: true, PollInterval: time.Millisecond, BatchSize: 5}
+	startProjector(t, pool, small)
+	startProjector(t, replica, small)
+
+	w := newWorkload(t, pool, 5)
+	w.place(300)
+	w.advance(500)
+	waitCaughtUp(t, pool)
+	requireNoErrors(t, pool)
+	requireEqual(t, "two projectors", readTables(t, pool), expectedTables(t, pool, w.ids))
+}
+
+// An event the projection cannot apply stops it at that event: the error is
+// recorded on the checkpoint, later events wait, and once the event can be
+// applied the projector carries on by itself.
+func TestFailingEventIsRecordedAndRetried(t *testing.T) {
+	pool := newDatabase(t)
+	ctx := context.Background()
+	w := newWorkload(t, pool, 6)
+	w.place(5)
+	startProjector(t, pool, fastProjector)
+	waitCaughtUp(t, pool)
+
+	// A payment recorded in a schema version this code does not know yet,
+	// then three more orders.
+	paid := eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderPaidType, SchemaVersion: 99,
+		Payload: []byte(`{"order_id":"` + w.ids[0] + `","charge_id":"ch-1","amount":1,"at":"2026-11-27T10:00:00Z"}`)}
+	if err := eventstore.Append(ctx, pool, adapters.StreamID(w.ids[0]), 1, eventstore.Context{}, paid); err != nil {
+		t.Fatal(err)
+	}
+	w.place(3)
+	testenv.Eventually(t, 60*time.Second, "the failure recorded on both checkpoints", func() bool {
+		statuses, err := projections.Statuses(ctx, pool, projections.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range statuses {
+			if !strings.Contains(s.LastError, "order.OrderPaid v99") || s.LastErrorAt.IsZero() || s.LagEvents != 4 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The event becomes readable, as a new release's upcaster would make it.
+	if _, err := pool.Exec(ctx, `UPDATE events SET schema_version = 1 WHERE event_id = $1`, paid.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, pool)
+	requireNoErrors(t, pool)
+	requireEqual(t, "after the failing event", readTables(t, pool), expectedTables(t, pool, w.ids))
+}
+
+func lag(t testing.TB, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	statuses, err := projections.Statuses(context.Background(), pool, projections.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, s := range statuses {
+		total += s.LagEvents
+	}
+	return total
+}
+
+func requireNoErrors(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	statuses, err := projections.Statuses(context.Background(), pool, projections.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		if s.LastError != "" {
+			t.Fatalf("%s recorded an error: %s", s.Name, s.LastError)
+		}
+	}
+}
+
+func indexNames(t testing.TB, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT indexname FROM pg_indexes
+		WHERE tablename IN ('order_summaries', 'order_daily_stats') ORDER BY indexname COLLATE "C"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// A second replay of a projection that is being replayed fails at once,
+// and does not disturb the first.
+func TestReplayRefusesWhileAnotherReplayOfTheProjectionRuns(t *testing.T) {
+	pool := newDatabase(t)
+	w := newWorkload(t, pool, 7)
+	w.place(20)
+	testenv.WaitEventsReadable(t, pool)
+	ctx := context.Background()
+
+	rebuilding, finish := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		_, err := projections.Replay(ctx, pool, projections.OrderSummaries, projections.ReplayOptions{Progress: func(projections.Progress) {
+			once.Do(func() { close(rebuilding); <-finish })
+		}})
+		first <- err
+	}()
+	<-rebuilding
+
+	_, err := projections.Replay(ctx, pool, projections.OrderSummaries, projections.ReplayOptions{})
+	if !errors.Is(err, projections.ErrReplayRunning) {
+		t.Errorf("second replay: %v, want ErrReplayRunning", err)
+	}
+	if _, err := projections.Replay(ctx, pool, projections.OrderDailyStats, projections.ReplayOptions{}); err != nil {
+		t.Errorf("replay of another projection: %v", err)
+	}
+	close(finish)
+	if err := <-first; err != nil {
+		t.Fatalf("first replay: %v", err)
+	}
+	if _, err := projections.Replay(ctx, pool, projections.OrderSummaries, projections.ReplayOptions{}); err != nil {
+		t.Errorf("replay after the first one ended: %v", err)
+	}
+	requireEqual(t, "after the replays", readTables(t, pool), expectedTables(t, pool, w.ids))
+}

@@ -1,0 +1,62 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/es-outbox/reference/order/app"
+	"github.com/es-outbox/reference/shared/eventstore"
+)
+
+// SummaryReader serves the order list from order_summaries
+// (app.OrderSummaries).
+type SummaryReader struct {
+	db eventstore.DB
+}
+
+// NewSummaryReader returns a reader of the order_summaries table in db.
+func NewSummaryReader(db eventstore.DB) *SummaryReader {
+	return &SummaryReader{db: db}
+}
+
+// ListOrders returns up to limit orders that match filter, newest first,
+// after the cursor. Each condition is added only when used, so that every
+// query shape gets a plan on its own index (see the migration).
+func (r *SummaryReader) ListOrders(ctx context.Context, filter app.OrderFilter, after *app.OrderCursor, limit int) ([]app.OrderSummary, error) {
+	var conditions []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if filter.CustomerID != "" {
+		conditions = append(conditions, "customer_id = "+arg(filter.CustomerID))
+	}
+	if filter.Status != "" {
+		conditions = append(conditions, "status = "+arg(string(filter.Status)))
+	}
+	if after != nil {
+		conditions = append(conditions, fmt.Sprintf("(placed_at, order_id) < (%s, %s)", arg(after.PlacedAt), arg(after.OrderID)))
+	}
+	where := ""
+	if len(conditions) > 0 {
+		where = "WHERE " + strings.Join(conditions, " AND ")
+	}
+	rows, _ := r.db.Query(ctx, `
+		SELECT order_id, customer_id, status, currency, total, item_count, placed_at, updated_at, version
+		FROM order_summaries `+where+`
+		ORDER BY placed_at DESC, order_id DESC
+		LIMIT `+arg(limit), args...)
+	summaries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.OrderSummary, error) {
+		var s app.OrderSummary
+		err := row.Scan(&s.OrderID, &s.CustomerID, &s.Status, &s.Currency, &s.Total, &s.ItemCount, &s.PlacedAt, &s.UpdatedAt, &s.Version)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read order_summaries: %w", err)
+	}
+	return summaries, nil
+}

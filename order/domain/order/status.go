@@ -1,0 +1,4 @@
+package order
+
+// Statuses are all the statuses an order can be in, in lifecycle order.
+var Statuses = []Status{StatusPlaced, StatusPaid, StatusPaymentFailed, StatusCancelled, StatusRefundRequested, StatusRefunded}

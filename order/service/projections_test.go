@@ -1,0 +1,83 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// order serve keeps the read models up to date: an order placed over HTTP
+// shows up in the order list, and the projector stops with the service.
+func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
+	_, url := testenv.Database(t)
+	cfg := service.Config{
+		Service:   config.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
+		Consumer:  consumer.Settings{MaxRetries: 1, RetryInterval: 10 * time.Millisecond},
+		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	svc, err := service.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- svc.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	resp, err := http.Post(base+"/v1/orders", "application/json",
+		strings.NewReader(`{"customer_id":"erin","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":4500}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testenv.Eventually(t, 60*time.Second, "the order listed", func() bool {
+		resp, err := http.Get(base + "/v1/orders?customer_id=erin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Orders []struct{ Total int64 } `json:"orders"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&list) == nil && len(list.Orders) == 1 && list.Orders[0].Total == 4500
+	})
+
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestProjectorSettingsFromTheEnvironment(t *testing.T) {
+	t.Setenv("PROJECTOR_ENABLED", "false")
+	t.Setenv("PROJECTOR_POLL_INTERVAL", "50ms")
+	cfg, err := service.ConfigFromEnv()
+	if err != nil || cfg.Projector.Enabled || cfg.Projector.PollInterval != 50*time.Millisecond || cfg.Projector.BatchSize != 500 {
+		t.Errorf("config %+v (%v), want the projector disabled, polling every 50ms, 500 per batch", cfg.Projector, err)
+	}
+	t.Setenv("PROJECTOR_POLL_INTERVAL", "soon")
+	if _, err := service.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "PROJECTOR_POLL_INTERVAL") {
+		t.Errorf("PROJECTOR_POLL_INTERVAL=soon: %v, want an error naming it", err)
+	}
+}
