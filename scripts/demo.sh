@@ -120,6 +120,14 @@ for id in "$APPROVED" "$DECLINED" "$REFUNDED"; do curl -sS "http://$ORDER_ADDR/v
 say "The refunded order's events (GET /v1/orders/{id}/events)"
 curl -sS "http://$ORDER_ADDR/v1/orders/$REFUNDED/events" | grep -oE '"type":"[^"]+"|"stream_version":[0-9]+' | paste -sd' ' | sed -E 's/ ("type")/\n\1/g'
 echo
+say "Read models: GET /v1/orders (order_summaries), order projections, order replay"
+echo "\$ curl 'http://$ORDER_ADDR/v1/orders?limit=3'"
+curl -sS "http://$ORDER_ADDR/v1/orders?limit=3"
+echo
+psql -q "$ORDER_DB" -c "SELECT day, status, currency, orders, to_char(revenue::numeric / 100, 'FM999G990D00') AS revenue FROM order_daily_stats ORDER BY status"
+DATABASE_URL=$ORDER_DB LOG_LEVEL=warn "$BIN/order" projections
+DATABASE_URL=$ORDER_DB LOG_LEVEL=warn "$BIN/order" replay --all </dev/null
+
 say "Payments (the payment service's event store)"
 psql -q "$PAYMENT_DB" -c "SELECT substr(stream_id, 9) AS order_id, stream_version AS v, event_type,
 	to_char((payload->>'amount')::numeric / 100, 'FM999G990D00') || ' ' || coalesce(payload->>'currency', '') AS amount,
