@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*"; }
 
+# The demo talks to the services with curl and to the databases with psql.
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v psql >/dev/null || missing+=(postgresql-client)
+if ((${#missing[@]})); then
+	[[ $(id -u) -eq 0 ]] || { echo "setup: please install ${missing[*]}" >&2; exit 1; }
+	log "installing ${missing[*]} from Debian's packages"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 if [[ -n "${DATABASE_URL:-}" ]]; then
 	log "using DATABASE_URL; not managing a local PostgreSQL"
 else
