@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,45 @@ func BenchmarkLatency(b *testing.B) {
 		b.ReportMetric(percentile(raw, 50), "raw_p50_ms")
 		b.ReportMetric(percentile(raw, 99), "raw_p99_ms")
 	}
+}
+
+// BenchmarkIdle measures what an idle forwarder costs: CPU time of this
+// process and database transactions (pool acquisitions) per second, beside
+// the raw relay polling every 10ms as the latency benchmark does.
+func BenchmarkIdle(b *testing.B) {
+	const idle = 5 * time.Second
+	for range b.N {
+		pool, _ := testenv.Database(b, eventstore.Migrations)
+		brokers := testenv.Kafka(b)
+
+		stop := runForwarder(b, pool, brokers, 20*time.Millisecond, 100)
+		fwdCPU, fwdQueries := idleCost(pool, idle)
+		stop()
+		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
+		rawCPU, rawQueries := idleCost(pool, idle)
+		stopRelay()
+
+		b.ReportMetric(fwdCPU, "forwarder_idle_cpu_ms/s")
+		b.ReportMetric(fwdQueries, "forwarder_idle_tx/s")
+		b.ReportMetric(rawCPU, "raw_idle_cpu_ms/s")
+		b.ReportMetric(rawQueries, "raw_idle_tx/s")
+	}
+}
+
+// idleCost waits a second for start-up, then returns the CPU milliseconds
+// this process spent and the transactions begun on pool, per second of d.
+func idleCost(pool *pgxpool.Pool, d time.Duration) (cpuMillis, transactions float64) {
+	time.Sleep(time.Second)
+	cpu0, tx0 := processCPU(), pool.Stat().AcquireCount()
+	time.Sleep(d)
+	cpu1, tx1 := processCPU(), pool.Stat().AcquireCount()
+	return float64((cpu1 - cpu0).Milliseconds()) / d.Seconds(), float64(tx1-tx0) / d.Seconds()
+}
+
+func processCPU() time.Duration {
+	var u syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 func fillBacklog(b *testing.B, pool *pgxpool.Pool, n int) {

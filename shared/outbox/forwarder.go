@@ -30,8 +30,12 @@ type ForwarderConfig struct {
 	// Routes map event types to Kafka topics (see Routing).
 	Routes []Route
 	// PollInterval is how long to wait before reading again after finding
-	// nothing new; default 20ms.
+	// nothing new, while events were appended within the IdlePollInterval;
+	// an append's notification ends the wait at once. Default 20ms.
 	PollInterval time.Duration
+	// IdlePollInterval is that wait when nothing was appended for as long:
+	// the fallback should a notification be missed. Default 1s.
+	IdlePollInterval time.Duration
 	// BatchSize is how many events one read returns; default 100.
 	BatchSize int
 	// Logger receives Watermill's logs; nil discards them.
@@ -50,6 +54,9 @@ func (c *ForwarderConfig) setDefaults() {
 	if c.PollInterval == 0 {
 		c.PollInterval = 20 * time.Millisecond
 	}
+	if c.IdlePollInterval == 0 {
+		c.IdlePollInterval = time.Second
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
 	}
@@ -66,8 +73,8 @@ func (c ForwarderConfig) validate() error {
 		return errors.New("outbox: forwarder needs Kafka brokers")
 	case len(c.Routes) == 0:
 		return errors.New("outbox: forwarder needs at least one route")
-	case c.PollInterval < 0 || c.BatchSize < 0:
-		return errors.New("outbox: poll interval and batch size must not be negative")
+	case c.PollInterval < 0 || c.IdlePollInterval < 0 || c.BatchSize < 0:
+		return errors.New("outbox: poll intervals and batch size must not be negative")
 	}
 	return nil
 }
@@ -83,6 +90,8 @@ type Forwarder struct {
 	subscriber *wsql.Subscriber
 	sender     *asyncSender
 	confirmed  *confirmedPosition
+	wakeUp     *wakeUp
+	db         *sql.DB
 	logger     watermill.LoggerAdapter
 
 	// mu is held while an event is being sent or a batch settled; once
@@ -112,11 +121,14 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		return nil, err
 	}
 	confirmed := &confirmedPosition{}
+	const retryInterval = time.Second
+	wake := newWakeUp(cfg.PollInterval, cfg.IdlePollInterval, retryInterval)
 	subscriber, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
-		RetryInterval:  time.Second,
+		RetryInterval:  retryInterval,
+		BackoffManager: wake,
 		SchemaAdapter:  EventsSchemaAdapter{BatchSize: cfg.BatchSize},
 		OffsetsAdapter: newConfirmedOffsets(confirmed),
 	}, cfg.Logger)
@@ -134,7 +146,8 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
-	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, logger: cfg.Logger, refused: make(chan struct{})}
+	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, wakeUp: wake, db: cfg.DB,
+		logger: cfg.Logger, refused: make(chan struct{})}
 	handler := router.AddNoPublisherHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
 	// the batch's (see settle), and a routing error does not pass by
@@ -221,6 +234,9 @@ func (f *Forwarder) drain() {
 // that it stores the offset of what has been sent, then the router, then the
 // Kafka producer.
 func (f *Forwarder) Run(ctx context.Context) error {
+	listening, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	go f.wakeUp.listen(listening, f.db, f.logger)
 	runErr := make(chan error, 1)
 	go func() { runErr <- f.router.Run(context.Background()) }()
 
@@ -239,6 +255,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 }
 
 func (f *Forwarder) closeAll() error {
+	f.wakeUp.stop()
 	err := errors.Join(f.subscriber.Close(), f.router.Close())
 	f.sender.close()
 	return err

@@ -187,3 +187,32 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 		t.Errorf("%d duplicates after a graceful stop, want none", dups)
 	}
 }
+
+// With both poll intervals an hour long, only the append's notification
+// can wake the forwarder.
+func TestForwarderWokenByAppendNotification(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: time.Hour, IdlePollInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("forwarder: %v", err)
+		}
+	})
+	<-f.Running()
+	time.Sleep(200 * time.Millisecond) // the first, empty read is over
+
+	appendEvents(t, pool, "order", 1, 1)
+	if records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second); len(records) != 1 {
+		t.Fatalf("got %d records after an append to an idle forwarder, want 1", len(records))
+	}
+}
