@@ -32,7 +32,7 @@ import (
 const backlog = 200_000
 
 // BenchmarkBacklog drains a backlog of 200k events to Kafka: the forwarder
-// (Watermill router, one synchronous send per event) against a raw relay
+// (Watermill router, batched asynchronous sends) against a raw relay
 // (keyset read of 1,000 rows, one produce call per batch, offset per batch).
 func BenchmarkBacklog(b *testing.B) {
 	for range b.N {
