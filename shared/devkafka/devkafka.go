@@ -7,7 +7,9 @@ package devkafka
 import (
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Topics are the topics the services use, created at start.
@@ -60,3 +62,30 @@ func (b *Broker) Addr() string { return b.cluster.ListenAddrs()[0] }
 
 // Close stops the broker, flushing its data directory.
 func (b *Broker) Close() { b.cluster.Close() }
+
+// RefuseProduceWhile makes the broker answer every produce request with a
+// retriable error (NOT_ENOUGH_REPLICAS, as when replicas are down) while
+// refuse returns true, and write nothing of it; for tests of what producers
+// do when Kafka refuses writes.
+func (b *Broker) RefuseProduceWhile(refuse func() bool) {
+	b.cluster.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		if !refuse() {
+			return nil, nil, false
+		}
+		req := r.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.NotEnoughReplicas.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+}

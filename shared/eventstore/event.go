@@ -59,3 +59,11 @@ func (p Position) String() string { return fmt.Sprintf("%d/%d", p.TransactionID,
 
 // Start is the position before the first event.
 var Start = Position{}
+
+// Before reports whether p comes before other in commit order.
+func (p Position) Before(other Position) bool {
+	if p.TransactionID != other.TransactionID {
+		return p.TransactionID < other.TransactionID
+	}
+	return p.GlobalPosition < other.GlobalPosition
+}

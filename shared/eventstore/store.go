@@ -25,6 +25,11 @@ var migrationFiles embed.FS
 // Migrations creates and evolves the events table and the readers' offsets.
 var Migrations = postgres.NewMigration(migrationFiles, "migrations", "eventstore_schema_version")
 
+// NotifyChannel is the PostgreSQL channel every append notifies when its
+// transaction commits (a trigger from the migrations): readers LISTEN on it
+// to read new events at once instead of polling tightly.
+const NotifyChannel = "events"
+
 // ErrVersionConflict means the stream was not at the expected version: another
 // command appended to it first. Reload the stream and decide again.
 var ErrVersionConflict = errors.New("stream version conflict")

@@ -54,20 +54,36 @@ func ConsumerConfig(clientID string) *sarama.Config {
 // key go to the same partition, in order.
 type PartitionKeyFunc func(msg *message.Message) string
 
-// NewPublisher returns a Watermill publisher that keys each message with key.
-func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logger watermill.LoggerAdapter) (*wkafka.Publisher, error) {
-	marshaler := wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
+// Marshaler turns a message into a Kafka record keyed with key, its
+// metadata as headers (watermill-kafka's format, which consumers unmarshal).
+func Marshaler(key PartitionKeyFunc) wkafka.Marshaler {
+	return wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
 		return key(msg), nil
 	})
+}
+
+// NewPublisher returns a Watermill publisher that keys each message with key.
+func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logger watermill.LoggerAdapter) (*wkafka.Publisher, error) {
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
 		Brokers:               brokers,
-		Marshaler:             marshaler,
+		Marshaler:             Marshaler(key),
 		OverwriteSaramaConfig: ProducerConfig(clientID),
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher for %s: %w", strings.Join(brokers, ","), err)
 	}
 	return pub, nil
+}
+
+// NewAsyncProducer returns a Sarama producer that sends without waiting for
+// each acknowledgement, with ProducerConfig's guarantees: acks=all and
+// idempotence keep each partition in order, retries included.
+func NewAsyncProducer(brokers []string, clientID string) (sarama.AsyncProducer, error) {
+	producer, err := sarama.NewAsyncProducer(brokers, ProducerConfig(clientID))
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer for %s: %w", strings.Join(brokers, ","), err)
+	}
+	return producer, nil
 }
 
 // NewSubscriber returns a Watermill subscriber in the given consumer group.

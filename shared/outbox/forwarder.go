@@ -12,10 +12,9 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/messaging"
 )
 
@@ -31,8 +30,12 @@ type ForwarderConfig struct {
 	// Routes map event types to Kafka topics (see Routing).
 	Routes []Route
 	// PollInterval is how long to wait before reading again after finding
-	// nothing new; default 20ms.
+	// nothing new, while events were appended within the IdlePollInterval;
+	// an append's notification ends the wait at once. Default 20ms.
 	PollInterval time.Duration
+	// IdlePollInterval is that wait when nothing was appended for as long:
+	// the fallback should a notification be missed. Default 1s.
+	IdlePollInterval time.Duration
 	// BatchSize is how many events one read returns; default 100.
 	BatchSize int
 	// Logger receives Watermill's logs; nil discards them.
@@ -51,6 +54,9 @@ func (c *ForwarderConfig) setDefaults() {
 	if c.PollInterval == 0 {
 		c.PollInterval = 20 * time.Millisecond
 	}
+	if c.IdlePollInterval == 0 {
+		c.IdlePollInterval = time.Second
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
 	}
@@ -67,27 +73,41 @@ func (c ForwarderConfig) validate() error {
 		return errors.New("outbox: forwarder needs Kafka brokers")
 	case len(c.Routes) == 0:
 		return errors.New("outbox: forwarder needs at least one route")
-	case c.PollInterval < 0 || c.BatchSize < 0:
-		return errors.New("outbox: poll interval and batch size must not be negative")
+	case c.PollInterval < 0 || c.IdlePollInterval < 0 || c.BatchSize < 0:
+		return errors.New("outbox: poll intervals and batch size must not be negative")
 	}
 	return nil
 }
 
 // Forwarder is a Watermill router that moves events from the events table to
-// Kafka: SQL subscriber → routing middleware → Kafka publisher. The read
-// position advances only after Kafka acknowledged the event, so every event
-// reaches Kafka at least once, in commit order per stream.
+// Kafka: SQL subscriber → routing middleware → Kafka producer. It sends each
+// batch the subscriber reads without waiting for Kafka, and at the batch's
+// last event waits until Kafka has acknowledged all of it; its offset only
+// ever advances to a position up to which Kafka acknowledged every event, so
+// every event reaches Kafka at least once, in commit order per stream.
 type Forwarder struct {
 	router     *message.Router
 	subscriber *wsql.Subscriber
-	publisher  message.Publisher
+	sender     *asyncSender
+	confirmed  *confirmedPosition
+	wakeUp     *wakeUp
+	db         *sql.DB
 	logger     watermill.LoggerAdapter
 
-	// mu is held while an event is being sent; once draining is set, no
-	// event is sent any more and refused is closed at the first one refused.
+	// mu is held while an event is being sent or a batch settled; once
+	// draining is set, no event is sent any more and refused is closed at
+	// the first one refused.
 	mu       sync.Mutex
+	batch    batchProgress
 	draining bool
 	refused  chan struct{}
+}
+
+// batchProgress is how far the forwarder got in the batch being sent.
+type batchProgress struct {
+	sent     int                 // events of the batch sent, all in order
+	lastSent eventstore.Position // position of the last of them
+	failed   bool                // a send failed or an event was missed: confirm nothing of this batch
 }
 
 // errDraining refuses events while the forwarder stops; the subscriber keeps
@@ -100,18 +120,22 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	confirmed := &confirmedPosition{}
+	const retryInterval = time.Second
+	wake := newWakeUp(cfg.PollInterval, cfg.IdlePollInterval, retryInterval)
 	subscriber, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
-		RetryInterval:  time.Second,
+		RetryInterval:  retryInterval,
+		BackoffManager: wake,
 		SchemaAdapter:  EventsSchemaAdapter{BatchSize: cfg.BatchSize},
-		OffsetsAdapter: OffsetsAdapter,
+		OffsetsAdapter: newConfirmedOffsets(confirmed),
 	}, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: SQL subscriber: %w", err)
 	}
-	publisher, err := kafka.NewPublisher(cfg.Brokers, "forwarder", PartitionKey, cfg.Logger)
+	sender, err := newAsyncSender(cfg.Brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -122,27 +146,27 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
-	f := &Forwarder{router: router, subscriber: subscriber, publisher: publisher, logger: cfg.Logger, refused: make(chan struct{})}
+	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, wakeUp: wake, db: cfg.DB,
+		logger: cfg.Logger, refused: make(chan struct{})}
 	handler := router.AddNoPublisherHandler("forward_events", EventsTopic, subscriber, f.forward)
+	// No retry middleware: a Kafka failure is not the handler's error but
+	// the batch's (see settle), and a routing error does not pass by
+	// retrying; a nacked event is offered again every ResendInterval.
 	handler.AddMiddleware(Routing(cfg.Routes...))
-	// A failed publish is retried here rather than nacked, so that the batch
-	// transaction stays short; the subscriber resends if retries run out.
-	router.AddMiddleware(middleware.Retry{
-		MaxRetries:      5,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, errDraining) },
-		Logger:          cfg.Logger,
-	}.Middleware)
 	return f, nil
 }
 
-// forward publishes the event to the destination the routing middleware chose.
+// forward hands the event to the Kafka producer for the destination the
+// routing middleware chose and returns at once, so the subscriber offers the
+// next event; at the batch's last event it settles the batch first.
 func (f *Forwarder) forward(msg *message.Message) error {
 	d, ok := DestinationFromContext(msg.Context())
 	if !ok {
 		return fmt.Errorf("outbox: event %s has no destination; is the routing middleware installed?", msg.UUID)
+	}
+	read, err := readPlaceOf(msg)
+	if err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -154,20 +178,50 @@ func (f *Forwarder) forward(msg *message.Message) error {
 		}
 		return errDraining
 	}
+	if read.first() {
+		// Every read starts at the stored offset, which is confirmed.
+		f.batch = batchProgress{}
+	}
+	if read.Place != f.batch.sent+1 {
+		f.batch.failed = true
+	}
 	_, span := messaging.StartSend(msg, d.Topic, d.Key)
-	err := f.publisher.Publish(d.Topic, msg)
-	messaging.End(span, err)
-	return err
+	if err := f.sender.send(d.Topic, msg, span); err != nil {
+		messaging.End(span, err)
+		return err
+	}
+	f.batch.sent, f.batch.lastSent = read.Place, read.Position
+	if read.last() {
+		f.settle()
+	}
+	return nil
 }
 
-// drain stops sending: it waits for the event being sent, then for the
-// subscriber to take that event's acknowledgement, which it shows by
+// settle waits until Kafka has answered for every event sent and, if none of
+// this batch failed, confirms the batch up to its last sent event. If one
+// failed, nothing of the batch is confirmed: the subscriber stores the
+// previous confirmed position and reads the whole batch again. Resending it
+// (rather than only what failed) keeps each stream's events in order after
+// the failed one; consumers dedupe what arrives twice.
+func (f *Forwarder) settle() {
+	if err := f.sender.flush(); err != nil {
+		f.batch.failed = true
+		f.logger.Error("Kafka refused an event; the batch will be sent again", err, watermill.LogFields{"events_sent": f.batch.sent})
+	}
+	if !f.batch.failed && f.batch.sent > 0 {
+		f.confirmed.advance(f.batch.lastSent)
+	}
+}
+
+// drain stops sending: it settles what was sent, then waits for the
+// subscriber to take the last event's acknowledgement, which it shows by
 // offering the next event (refused) or by a short quiet spell when the
-// batch ended. Closing the subscriber before then would leave the last sent
-// event unacknowledged, and it would be sent again after a restart.
+// batch ended. Closing the subscriber then makes it store the confirmed
+// position, so nothing sent is sent again after a restart.
 func (f *Forwarder) drain() {
 	f.mu.Lock()
 	f.draining = true
+	f.settle()
 	f.mu.Unlock()
 	select {
 	case <-f.refused:
@@ -176,10 +230,13 @@ func (f *Forwarder) drain() {
 }
 
 // Run forwards events until ctx is done, then stops in the order that sends
-// nothing twice: it drains the event in flight, closes the SQL subscriber so
+// nothing twice: it drains the events in flight, closes the SQL subscriber so
 // that it stores the offset of what has been sent, then the router, then the
 // Kafka producer.
 func (f *Forwarder) Run(ctx context.Context) error {
+	listening, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	go f.wakeUp.listen(listening, f.db, f.logger)
 	runErr := make(chan error, 1)
 	go func() { runErr <- f.router.Run(context.Background()) }()
 
@@ -198,7 +255,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 }
 
 func (f *Forwarder) closeAll() error {
-	return errors.Join(f.subscriber.Close(), f.router.Close(), f.publisher.Close())
+	f.wakeUp.stop()
+	err := errors.Join(f.subscriber.Close(), f.router.Close())
+	f.sender.close()
+	return err
 }
 
 // Running is closed once the forwarder is reading events.

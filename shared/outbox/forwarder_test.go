@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +21,12 @@ const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 var routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
 
-// startForwarder runs a forwarder until the returned stop function is called.
-func startForwarder(t *testing.T, pool *pgxpool.Pool, brokers []string) (stop func()) {
+// startForwarder runs a forwarder that reads batch events per query until
+// the returned stop function is called.
+func startForwarder(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) (stop func()) {
 	t.Helper()
 	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: 10 * time.Millisecond,
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: 10 * time.Millisecond, BatchSize: batch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +69,12 @@ func appendEvents(t *testing.T, pool *pgxpool.Pool, prefix string, streams, perS
 	return ids
 }
 
+// Batches of 3 events: each stream's events are spread over several batches.
 func TestForwarderPublishesEveryEventKeyedAndInStreamOrder(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	ids := appendEvents(t, pool, "order", 5, 4)
-	startForwarder(t, pool, brokers)
+	startForwarder(t, pool, brokers, 3)
 
 	records := testenv.Records(t, brokers, "order.events", 20, 30*time.Second)
 	if len(records) != 20 {
@@ -100,6 +103,11 @@ func TestForwarderPublishesEveryEventKeyedAndInStreamOrder(t *testing.T) {
 				t.Errorf("record of %s: header %s = %q, want %q", stream, k, got, v)
 			}
 		}
+		for _, h := range r.Headers {
+			if strings.HasPrefix(h.Key, "_outbox") {
+				t.Errorf("record of %s carries the forwarder's own header %s", stream, h.Key)
+			}
+		}
 		seen[stream] = append(seen[stream], testenv.Header(r, "event_id"))
 	}
 	for stream, want := range ids {
@@ -113,7 +121,7 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	ctx := context.Background()
-	startForwarder(t, pool, brokers)
+	startForwarder(t, pool, brokers, 100)
 
 	slow, err := pool.Begin(ctx)
 	if err != nil {
@@ -147,14 +155,14 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	ids := appendEvents(t, pool, "order", 50, 20) // 1,000 events
-	stop := startForwarder(t, pool, brokers)
+	stop := startForwarder(t, pool, brokers, 100)
 	testenv.Eventually(t, 30*time.Second, "part of the backlog forwarded", func() bool {
 		var acked int64
 		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
 		return acked > 100
 	})
 	stop()
-	startForwarder(t, pool, brokers)
+	startForwarder(t, pool, brokers, 100)
 
 	records := testenv.Records(t, brokers, "order.events", 1000, 60*time.Second)
 	got := map[string]int{}
@@ -177,5 +185,34 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 			}
 		}
 		t.Errorf("%d duplicates after a graceful stop, want none", dups)
+	}
+}
+
+// With both poll intervals an hour long, only the append's notification
+// can wake the forwarder.
+func TestForwarderWokenByAppendNotification(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: time.Hour, IdlePollInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("forwarder: %v", err)
+		}
+	})
+	<-f.Running()
+	time.Sleep(200 * time.Millisecond) // the first, empty read is over
+
+	appendEvents(t, pool, "order", 1, 1)
+	if records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second); len(records) != 1 {
+		t.Fatalf("got %d records after an append to an idle forwarder, want 1", len(records))
 	}
 }

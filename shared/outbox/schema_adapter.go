@@ -38,7 +38,10 @@ type EventsSchemaAdapter struct {
 
 // SelectQuery reads the next batch after the consumer group's offset. The
 // offset row is locked (FOR UPDATE) so that two forwarders in the same group
-// never send the same batch at the same time.
+// never send the same batch at the same time. Each row also gets its place
+// in the batch and the batch's size, counted after the LIMIT so that the
+// count costs nothing however large the backlog: the forwarder settles the
+// batch with Kafka at its last event.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := a.BatchSize
@@ -47,25 +50,31 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 	}
 	return wsql.Query{
 		Query: `
-		WITH last_processed AS (` + next.Query + `)
-		SELECT ` + eventstore.SelectColumns + ` FROM events
-		WHERE (transaction_id, global_position) > (
-				(SELECT last_processed_transaction_id FROM last_processed),
-				(SELECT offset_acked FROM last_processed))
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, global_position
-		LIMIT ` + strconv.Itoa(batch),
+		WITH last_processed AS (` + next.Query + `),
+		batch AS (
+			SELECT events.*, row_number() OVER (ORDER BY transaction_id, global_position) AS place FROM events
+			WHERE (transaction_id, global_position) > (
+					(SELECT last_processed_transaction_id FROM last_processed),
+					(SELECT offset_acked FROM last_processed))
+			  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY transaction_id, global_position
+			LIMIT ` + strconv.Itoa(batch) + `)
+		SELECT ` + eventstore.SelectColumns + `, place, count(*) OVER () AS batch_size FROM batch
+		ORDER BY place`,
 		Args: next.Args,
 	}
 }
 
 // UnmarshalMessage turns a row into a message whose UUID is the event id and
-// whose metadata carries the event's identity, correlation id and trace context.
+// whose metadata carries the event's identity, correlation id and trace
+// context, and, for the forwarder only, its read place.
 func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
-	e, err := eventstore.ScanEvent(row)
+	var place readPlace
+	e, err := eventstore.ScanEvent(withExtraColumns{row, []any{&place.Place, &place.Size}})
 	if err != nil {
 		return wsql.Row{}, fmt.Errorf("outbox: scan event: %w", err)
 	}
+	place.Position = e.Position
 	msg := message.NewMessage(e.ID, message.Payload(e.Payload))
 	for k, v := range e.Metadata {
 		msg.Metadata.Set(k, v)
@@ -76,6 +85,7 @@ func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error
 	msg.Metadata.Set(messaging.StreamIDKey, e.StreamID)
 	msg.Metadata.Set(messaging.StreamVersionKey, strconv.FormatInt(e.StreamVersion, 10))
 	msg.Metadata.Set(messaging.CorrelationIDKey, e.CorrelationID)
+	setReadPlace(msg, place)
 	return wsql.Row{
 		Offset: e.Position.GlobalPosition,
 		UUID:   []byte(e.ID),
@@ -84,6 +94,14 @@ func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error
 		ExtraData: map[string]any{"transaction_id": strconv.FormatUint(e.Position.TransactionID, 10)},
 	}, nil
 }
+
+// withExtraColumns scans the columns ScanEvent knows, then extra ones.
+type withExtraColumns struct {
+	row   wsql.Scanner
+	extra []any
+}
+
+func (w withExtraColumns) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
 
 // InsertQuery is not supported: events are appended with eventstore.Append,
 // which checks the stream version, never through a Watermill publisher.

@@ -17,27 +17,30 @@ import (
 // Variables configure the forwarder of any service.
 var Variables = config.Vars{
 	{Name: "FORWARDER_ENABLED", Default: "true", Usage: "run the forwarder inside `serve`"},
-	{Name: "FORWARDER_POLL_INTERVAL", Default: "20ms", Usage: "how soon the forwarder reads again after finding no new events"},
+	{Name: "FORWARDER_POLL_INTERVAL", Default: "20ms", Usage: "how soon the forwarder reads again after finding no new events, while events are being appended (an append's notification wakes it at once)"},
+	{Name: "FORWARDER_IDLE_POLL_INTERVAL", Default: "1s", Usage: "how soon an idle forwarder reads again if no notification wakes it"},
 	{Name: "FORWARDER_BATCH_SIZE", Default: "100", Usage: "events the forwarder reads per query"},
 }
 
 // Settings are a service's forwarder settings.
 type Settings struct {
-	Enabled      bool
-	PollInterval time.Duration
-	BatchSize    int
+	Enabled          bool
+	PollInterval     time.Duration
+	IdlePollInterval time.Duration
+	BatchSize        int
 }
 
 // SettingsFrom reads the forwarder Variables from vs.
 func SettingsFrom(vs config.Vars) (Settings, error) {
 	var (
 		s    Settings
-		errs [3]error
+		errs [4]error
 	)
 	s.Enabled, errs[0] = vs.Bool("FORWARDER_ENABLED")
 	s.PollInterval, errs[1] = vs.Duration("FORWARDER_POLL_INTERVAL", false)
+	s.IdlePollInterval, errs[2] = vs.Duration("FORWARDER_IDLE_POLL_INTERVAL", false)
 	batch, err := vs.Int("FORWARDER_BATCH_SIZE", 1)
-	s.BatchSize, errs[2] = int(batch), err
+	s.BatchSize, errs[3] = int(batch), err
 	return s, errors.Join(errs[:]...)
 }
 
@@ -46,17 +49,18 @@ func SettingsFrom(vs config.Vars) (Settings, error) {
 func Run(ctx context.Context, pool *pgxpool.Pool, brokers []string, routes []Route, s Settings, logger *slog.Logger, reg prometheus.Registerer) error {
 	logger = logger.With("component", "forwarder")
 	f, err := NewForwarder(ForwarderConfig{
-		DB:           stdlib.OpenDBFromPool(pool),
-		Brokers:      brokers,
-		Routes:       routes,
-		PollInterval: s.PollInterval,
-		BatchSize:    s.BatchSize,
-		Logger:       logs.Watermill(logger),
-		Metrics:      reg,
+		DB:               stdlib.OpenDBFromPool(pool),
+		Brokers:          brokers,
+		Routes:           routes,
+		PollInterval:     s.PollInterval,
+		IdlePollInterval: s.IdlePollInterval,
+		BatchSize:        s.BatchSize,
+		Logger:           logs.Watermill(logger),
+		Metrics:          reg,
 	})
 	if err != nil {
 		return err
 	}
-	logger.Info("forwarding events to Kafka", "brokers", brokers, "poll_interval", s.PollInterval, "batch_size", s.BatchSize)
+	logger.Info("forwarding events to Kafka", "brokers", brokers, "poll_interval", s.PollInterval, "idle_poll_interval", s.IdlePollInterval, "batch_size", s.BatchSize)
 	return f.Run(ctx)
 }
