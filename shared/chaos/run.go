@@ -18,7 +18,7 @@ import (
 // Run runs the whole suite once: fresh databases, the system, load and
 // faults, then the checks. An error means the run could not be carried out;
 // what it found is in the report.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -27,7 +27,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
+	// A failed run keeps its databases for the post-mortem.
+	defer func() {
+		if report != nil && report.OK() {
+			drop()
+		} else {
+			fmt.Fprintf(cfg.Log, "databases kept: %s, %s\n", orderDB, paymentDB)
+		}
+	}()
 	sys, err := launch(cfg, orderDB, paymentDB)
 	if err != nil {
 		return nil, err

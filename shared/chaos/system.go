@@ -112,7 +112,7 @@ func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
 		name: "devkafka", bin: cfg.Bins.DevKafka, log: filepath.Join(cfg.WorkDir, "devkafka.log"),
 		args: []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(cfg.WorkDir, "kafka-data"), "--partitions", "4"},
 	}}
-	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}
+	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=info", "FORWARDER_POLL_INTERVAL=10ms"}
 	for i := range 2 {
 		addr, err := freeAddr()
 		if err != nil {
