@@ -3,6 +3,7 @@ package contracts
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 )
 
 // Events are stored forever, but their shapes evolve. A reader never deals
@@ -54,10 +55,17 @@ func orderPlacedV1ToV2(payload []byte) ([]byte, error) {
 	if err := json.Unmarshal(payload, &v1); err != nil {
 		return nil, err
 	}
-	var total int64
+	// The total is computed in arbitrary precision: a product or sum that
+	// wrapped around int64 would turn an absurd order into a cheap or free
+	// one (found by FuzzUpcast). Such a payload is an error, for a person.
+	sum := new(big.Int)
 	for _, it := range v1.Items {
-		total += it.Quantity * it.UnitPrice
+		sum.Add(sum, new(big.Int).Mul(big.NewInt(it.Quantity), big.NewInt(it.UnitPrice)))
 	}
+	if !sum.IsInt64() {
+		return nil, fmt.Errorf("the total of its items, %s, does not fit in 64 bits", sum)
+	}
+	total := sum.Int64()
 	return json.Marshal(struct {
 		OrderPlacedV1
 		Total int64 `json:"total"`

@@ -37,3 +37,12 @@ func TestCurrentAndUnknownVersionsPassThrough(t *testing.T) {
 		t.Error("an undecodable v1 payload upcast without error")
 	}
 }
+
+// A v1 OrderPlaced whose items' total overflows int64 used to be read with
+// a wrapped-around total (0 for 2^32 × 2^32): a free order. It is an error.
+func TestOrderPlacedV1WithAnOverflowingTotalIsRejected(t *testing.T) {
+	v1 := []byte(`{"order_id":"o-1","items":[{"sku":"a","quantity":4294967296,"unit_price":4294967296}]}`)
+	if payload, _, err := contracts.Upcast(contracts.OrderPlacedType, 1, v1); err == nil {
+		t.Errorf("upcast = %s, want an error", payload)
+	}
+}

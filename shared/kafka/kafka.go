@@ -47,6 +47,14 @@ func ConsumerConfig(clientID string) *sarama.Config {
 	cfg := saramaConfig(clientID)
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Return.Errors = true
+	// A JoinGroup request waits at the coordinator up to the rebalance
+	// timeout for the group's other members, but Sarama reads its answer
+	// with the ordinary Net.ReadTimeout (30s) while its default rebalance
+	// timeout is 60s. After a broker restart, or a member lost in a crash,
+	// every join then timed out and was retried as a new member, for ever:
+	// the consumer never resumed. Keep the rebalance timeout well inside the
+	// read timeout.
+	cfg.Consumer.Group.Rebalance.Timeout = 20 * time.Second
 	return cfg
 }
 

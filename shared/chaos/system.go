@@ -1,0 +1,217 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// replica is one supervised process. Like systemd's Restart=always, the
+// supervisor restarts it whenever it exits on its own (a service may give up
+// at start while the broker or the database is down), so the harness only
+// decides when to crash it, not how to bring it back.
+type replica struct {
+	spec spec
+	// ready is a URL that answers once the process is up, or "" for none.
+	ready string
+
+	mu       sync.Mutex
+	proc     *process
+	held     bool // down on purpose (a fault in progress): do not restart
+	selfExit int  // times it exited on its own and was restarted
+}
+
+func (r *replica) run() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := start(r.spec)
+	if err != nil {
+		return err
+	}
+	r.proc, r.held = p, false
+	return nil
+}
+
+// crash kills the replica with SIGKILL (or stops it with SIGTERM) and keeps
+// it down until run is called again.
+func (r *replica) crash(graceful bool) {
+	r.mu.Lock()
+	p := r.proc
+	r.held = true
+	r.mu.Unlock()
+	if graceful {
+		p.stop(30 * time.Second)
+	} else {
+		p.kill()
+	}
+}
+
+// supervise restarts the replica whenever it exits on its own, until ctx ends.
+func (r *replica) supervise(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		restart := !r.held && r.proc.exited()
+		r.mu.Unlock()
+		if restart {
+			r.mu.Lock()
+			r.selfExit++
+			r.mu.Unlock()
+			_ = r.run()
+		}
+	}
+}
+
+func (r *replica) shutdown() {
+	r.mu.Lock()
+	p := r.proc
+	r.held = true
+	r.mu.Unlock()
+	if p != nil {
+		p.stop(10 * time.Second)
+	}
+}
+
+// system is everything the run started.
+type system struct {
+	broker   *replica
+	orders   []*replica
+	payments []*replica
+	// orderURLs are the order replicas' base URLs, for the load and checks.
+	orderURLs   []string
+	brokerAddr  string
+	orderDB     string
+	paymentDB   string
+	cancelWatch context.CancelFunc
+}
+
+func (s *system) all() []*replica {
+	return append(append([]*replica{s.broker}, s.orders...), s.payments...)
+}
+
+// launch starts the broker and two replicas of each service, and supervises
+// them until stop.
+func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
+	s := &system{orderDB: orderDB, paymentDB: paymentDB}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.brokerAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	s.broker = &replica{spec: spec{
+		name: "devkafka", bin: cfg.Bins.DevKafka, log: filepath.Join(cfg.WorkDir, "devkafka.log"),
+		args: []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(cfg.WorkDir, "kafka-data"), "--partitions", "4"},
+	}}
+	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=info", "FORWARDER_POLL_INTERVAL=10ms"}
+	for i := range 2 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s.orderURLs = append(s.orderURLs, "http://"+addr)
+		s.orders = append(s.orders, &replica{ready: "http://" + addr + "/livez", spec: spec{
+			name: fmt.Sprintf("order-%d", i+1), bin: cfg.Bins.Order, args: []string{"serve"},
+			log: filepath.Join(cfg.WorkDir, fmt.Sprintf("order-%d.log", i+1)),
+			env: append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr),
+		}})
+		paddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s.payments = append(s.payments, &replica{ready: "http://" + paddr + "/livez", spec: spec{
+			name: fmt.Sprintf("payment-%d", i+1), bin: cfg.Bins.Payment, args: []string{"serve"},
+			log: filepath.Join(cfg.WorkDir, fmt.Sprintf("payment-%d.log", i+1)),
+			env: append(common, "DATABASE_URL="+paymentDB, "PAYMENT_HTTP_ADDR="+paddr, "GATEWAY_APPROVE_LIMIT=10000"),
+		}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancelWatch = cancel
+	for _, r := range s.all() {
+		if err := r.run(); err != nil {
+			s.stop()
+			return nil, err
+		}
+		go r.supervise(ctx)
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady waits until every service replica answers /livez.
+func (s *system) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, r := range append(append([]*replica{}, s.orders...), s.payments...) {
+		for !answers(r.ready) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("chaos: %s did not come up within %s (see %s)", r.spec.name, timeout, r.spec.log)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func (s *system) stop() {
+	if s.cancelWatch != nil {
+		s.cancelWatch()
+	}
+	for _, r := range append(append([]*replica{}, s.orders...), s.payments...) {
+		r.shutdown()
+	}
+	s.broker.shutdown()
+}
+
+// selfExits counts the restarts the supervisor did (processes that gave up
+// on their own, for example at start while the broker was down).
+func (s *system) selfExits() int {
+	n := 0
+	for _, r := range s.all() {
+		r.mu.Lock()
+		n += r.selfExit
+		r.mu.Unlock()
+	}
+	return n
+}
+
+func answers(url string) bool {
+	client := http.Client{Timeout: time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func freePort() (int, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	var n int
+	_, err = fmt.Sscan(port, &n)
+	return n, err
+}

@@ -1,0 +1,102 @@
+// Command chaos runs the fault-injection suite (package shared/chaos): it
+// builds the order, payment and devkafka binaries, runs two replicas of each
+// service and the broker on fresh databases, places orders while it crashes
+// and restarts them, then checks that nothing was lost, skipped, reordered or
+// charged twice, and prints the figures. It exits 1 if anything was found.
+//
+//	chaos [--orders 300] [--interval 50ms] [--order-kills 4] [--payment-kills 4]
+//	      [--broker-stops 2] [--broker-downtime 5s] [--restart-postgres] [--seed N]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/es-outbox/reference/shared/chaos"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+func main() {
+	err := run(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: chaos [flags]\n\nRuns the fault-injection suite on this machine (loopback only) and prints its figures.\n"+
+			"PostgreSQL comes from DATABASE_URL (default %s).\n\n", testenv.DefaultDatabaseURL)
+		fs.PrintDefaults()
+	}
+	cfg := chaos.Config{Log: os.Stdout}
+	fs.IntVar(&cfg.Orders, "orders", 300, "orders to place")
+	fs.DurationVar(&cfg.Interval, "interval", 50*time.Millisecond, "time between two orders")
+	fs.IntVar(&cfg.OrderKills, "order-kills", 4, "kill -9 of an order replica")
+	fs.IntVar(&cfg.PaymentKills, "payment-kills", 4, "kill -9 of a payment replica")
+	fs.IntVar(&cfg.BrokerStops, "broker-stops", 2, "broker stops (alternately SIGTERM and SIGKILL)")
+	fs.DurationVar(&cfg.BrokerDowntime, "broker-downtime", 5*time.Second, "how long the broker stays down")
+	fs.BoolVar(&cfg.RestartPostgres, "restart-postgres", false, "restart the PostgreSQL cluster once under load (disturbs every user of the server)")
+	fs.DurationVar(&cfg.QuiesceTimeout, "quiesce-timeout", 2*time.Minute, "how long to wait for every order to settle")
+	fs.Int64Var(&cfg.Seed, "seed", time.Now().UnixNano(), "seed of the fault schedule")
+	keep := fs.Bool("keep", false, "keep the work directory (logs, broker data) after a successful run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.ServerURL = testenv.DefaultDatabaseURL
+	if url := os.Getenv("DATABASE_URL"); url != "" {
+		cfg.ServerURL = url
+	}
+	dir, err := os.MkdirTemp("", "chaos-")
+	if err != nil {
+		return err
+	}
+	cfg.WorkDir = dir
+	if cfg.Bins, err = build(filepath.Join(dir, "bin")); err != nil {
+		return err
+	}
+	fmt.Printf("chaos: seed %d, %d orders every %s\n", cfg.Seed, cfg.Orders, cfg.Interval)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := chaos.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%w (logs in %s)", err, dir)
+	}
+	fmt.Println()
+	report.Print(os.Stdout)
+	if !report.OK() {
+		return fmt.Errorf("the checks failed (seed %d; logs in %s)", cfg.Seed, dir)
+	}
+	if !*keep {
+		return os.RemoveAll(dir)
+	}
+	return nil
+}
+
+// build compiles the three programs under test into dir.
+func build(dir string) (chaos.Binaries, error) {
+	cmd := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/es-outbox/reference/order/cmd/order",
+		"github.com/es-outbox/reference/payment/cmd/payment",
+		"github.com/es-outbox/reference/shared/cmd/devkafka")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return chaos.Binaries{}, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return chaos.Binaries{
+		Order: filepath.Join(dir, "order"), Payment: filepath.Join(dir, "payment"), DevKafka: filepath.Join(dir, "devkafka"),
+	}, nil
+}
