@@ -20,8 +20,8 @@ const (
 // HandlePaymentEvents subscribes the application to payment.events: each
 // payment outcome becomes a command on its order. A redelivered outcome
 // finds the order already changed and changes nothing.
-func HandlePaymentEvents(r *consumer.Router, application *app.Application) {
-	r.Handle("apply_payment_outcome", PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
+func HandlePaymentEvents(r *consumer.Router, application *app.Application) error {
+	return r.Handle("apply_payment_outcome", PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
 		eventType, err := consumer.EventType(msg)
 		if err != nil {
 			return err

@@ -71,7 +71,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	ports.HandlePaymentEvents(router, s.app)
+	if err := ports.HandlePaymentEvents(router, s.app); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return router.Run(ctx) })
 	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })

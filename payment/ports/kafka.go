@@ -24,8 +24,8 @@ const (
 // HandleOrderEvents subscribes the application to order.events: an order
 // placed is charged, a refund requested is refunded; other events are acked
 // and skipped.
-func HandleOrderEvents(r *consumer.Router, application *app.Application) {
-	r.Handle("charge_order", OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
+func HandleOrderEvents(r *consumer.Router, application *app.Application) error {
+	return r.Handle("charge_order", OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
 		eventType, err := consumer.EventType(msg)
 		if err != nil {
 			return err

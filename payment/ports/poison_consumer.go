@@ -20,8 +20,8 @@ import (
 // store, where people can list, requeue and discard them long after Kafka's
 // retention has dropped the records. A record that cannot be stored is
 // retried until it can (the router never poisons its own poison topic).
-func HandlePoisonQueue(r *consumer.Router, queue *app.PoisonQueue) {
-	r.Handle("store_poisoned", PoisonTopic, func(ctx context.Context, msg *message.Message) error {
+func HandlePoisonQueue(r *consumer.Router, queue *app.PoisonQueue) error {
+	return r.Handle("store_poisoned", PoisonTopic, func(ctx context.Context, msg *message.Message) error {
 		e, err := poisonEntry(msg)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,8 +67,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
 	poisonQueue := app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger)
-	ports.HandleOrderEvents(router, application)
-	ports.HandlePoisonQueue(router, poisonQueue)
+	if err := errors.Join(ports.HandleOrderEvents(router, application), ports.HandlePoisonQueue(router, poisonQueue)); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
 	ports.RegisterMetrics(reg, application, poisonQueue, router.Stats)
 	return &Service{

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,12 +63,14 @@ type Stats struct {
 	Poisoned atomic.Int64
 }
 
-// Router consumes Kafka topics in one consumer group.
+// Router consumes Kafka topics in one consumer group (and the poison topic,
+// if it handles it, in a group of its own).
 type Router struct {
-	cfg        Config
-	router     *message.Router
-	subscriber message.Subscriber
-	closers    []func() error
+	cfg         Config
+	router      *message.Router
+	wlog        watermill.LoggerAdapter
+	subscribers map[string]message.Subscriber // by consumer group
+	closers     []func() error
 	// Stats count handled, retried and poisoned messages.
 	Stats *Stats
 }
@@ -75,13 +78,8 @@ type Router struct {
 // New returns a router with the standard middleware; add handlers, then Run.
 func New(cfg Config) (*Router, error) {
 	wlog := logs.Watermill(cfg.Logger.With("component", "consumer", "group", cfg.Group))
-	sub, err := kafka.NewSubscriber(cfg.Brokers, cfg.Group, wlog)
-	if err != nil {
-		return nil, err
-	}
 	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey, wlog)
 	if err != nil {
-		sub.Close()
 		return nil, err
 	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
@@ -118,7 +116,8 @@ func New(cfg Config) (*Router, error) {
 		}.Middleware,
 		middleware.CorrelationID,
 	)
-	return &Router{cfg: cfg, router: router, subscriber: sub, closers: []func() error{poisonPub.Close}, Stats: stats}, nil
+	return &Router{cfg: cfg, router: router, wlog: wlog, subscribers: map[string]message.Subscriber{},
+		closers: []func() error{poisonPub.Close}, Stats: stats}, nil
 }
 
 // HandlerFunc handles one message. ctx carries the producer's trace context
@@ -128,9 +127,18 @@ func New(cfg Config) (*Router, error) {
 type HandlerFunc func(ctx context.Context, msg *message.Message) error
 
 // Handle subscribes handler to topic under the given name.
-func (r *Router) Handle(name, topic string, handler HandlerFunc) {
-	r.router.AddNoPublisherHandler(name, topic, r.subscriber, func(msg *message.Message) error {
-		origin := messaging.KafkaOrigin{Topic: topic, Group: r.cfg.Group}
+func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
+	group := r.groupFor(topic)
+	sub, ok := r.subscribers[group]
+	if !ok {
+		var err error
+		if sub, err = kafka.NewSubscriber(r.cfg.Brokers, group, r.wlog); err != nil {
+			return err
+		}
+		r.subscribers[group] = sub
+	}
+	r.router.AddNoPublisherHandler(name, topic, sub, func(msg *message.Message) error {
+		origin := messaging.KafkaOrigin{Topic: topic, Group: group}
 		origin.Partition, _ = wkafka.MessagePartitionFromCtx(msg.Context())
 		origin.Offset, _ = wkafka.MessagePartitionOffsetFromCtx(msg.Context())
 		key, _ := wkafka.MessageKeyFromCtx(msg.Context())
@@ -150,6 +158,19 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) {
 		r.Stats.Handled.Add(1)
 		return nil
 	})
+	return nil
+}
+
+// groupFor is the consumer group that reads topic: the router's group, or
+// for the poison topic a group of its own. Each subscription is a Sarama
+// consumer group client of its own, so two topics under one group id are
+// two members with different subscriptions, and after a broker restart each
+// one's join sends the other back into the rebalance, for minutes.
+func (r *Router) groupFor(topic string) string {
+	if topic == r.cfg.PoisonTopic {
+		return r.cfg.Group + "-poison-store"
+	}
+	return r.cfg.Group
 }
 
 // fromPoisonTopic is the failure of a handler of the poison topic itself.

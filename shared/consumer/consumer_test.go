@@ -27,12 +27,15 @@ func TestAFailureOnThePoisonTopicIsRetriedNotPoisonedAgain(t *testing.T) {
 	}
 	const failures = 5 // more than one round of retries
 	var calls atomic.Int64
-	router.Handle("store_poisoned", "payment.poison", func(context.Context, *message.Message) error {
+	err = router.Handle("store_poisoned", "payment.poison", func(context.Context, *message.Message) error {
 		if calls.Add(1) <= failures {
 			return errors.New("poison store unavailable")
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- router.Run(ctx) }()
