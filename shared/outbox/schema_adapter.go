@@ -76,8 +76,10 @@ func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error
 	}
 	place.Position = e.Position
 	msg := message.NewMessage(e.ID, message.Payload(e.Payload))
-	for k, v := range e.Metadata {
-		msg.Metadata.Set(k, v)
+	// The map decoded from the row is the message's metadata: copying it
+	// would cost every event a second map.
+	if e.Metadata != nil {
+		msg.Metadata = e.Metadata
 	}
 	msg.Metadata.Set(messaging.EventIDKey, e.ID)
 	msg.Metadata.Set(messaging.EventTypeKey, e.Type)
