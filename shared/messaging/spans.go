@@ -16,11 +16,14 @@ func tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference/
 
 // StartSend starts the producer span of sending msg to a Kafka topic, as a
 // child of the trace stored with the event, and puts the span's context in
-// the message's metadata, so the consumer's span is a child of this one.
+// the message's metadata, so the consumer's span is a child of this one. The
+// forwarder calls it for every event, so the attributes are built only for a
+// span that records (so samplers do not see them): without a tracer provider,
+// or in a trace not sampled, the span then costs little.
 func StartSend(msg *message.Message, topic, key string) (context.Context, trace.Span) {
-	ctx, span := tracer().Start(ExtractTrace(msg.Context(), msg), "send "+topic,
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
+	ctx, span := tracer().Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(
 			semconv.MessagingSystemKafka,
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingOperationName("send"),
@@ -28,7 +31,8 @@ func StartSend(msg *message.Message, topic, key string) (context.Context, trace.
 			semconv.MessagingKafkaMessageKey(key),
 			semconv.MessagingMessageID(msg.UUID),
 			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
-		))
+		)
+	}
 	InjectTrace(ctx, msg.Metadata)
 	return ctx, span
 }

@@ -186,7 +186,7 @@ func (f *Forwarder) forward(msg *message.Message) error {
 		f.batch.failed = true
 	}
 	_, span := messaging.StartSend(msg, d.Topic, d.Key)
-	if err := f.sender.send(d.Topic, msg, span); err != nil {
+	if err := f.sender.send(d.Topic, d.Key, msg, span); err != nil {
 		messaging.End(span, err)
 		return err
 	}

@@ -42,19 +42,22 @@ func setReadPlace(msg *message.Message, r readPlace) {
 
 func readPlaceOf(msg *message.Message) (readPlace, error) {
 	value := msg.Metadata.Get(readPlaceKey)
-	fields := strings.Fields(value)
 	invalid := func() error {
 		return fmt.Errorf("outbox: event %s has no valid read place (%q); was it read by EventsSchemaAdapter?", msg.UUID, value)
 	}
-	if len(fields) != 4 {
+	// strings.Cut rather than strings.Fields: no slice per event.
+	place, rest, ok1 := strings.Cut(value, " ")
+	size, rest, ok2 := strings.Cut(rest, " ")
+	txID, pos, ok3 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || !ok3 {
 		return readPlace{}, invalid()
 	}
 	var r readPlace
 	var errs [4]error
-	r.Place, errs[0] = strconv.Atoi(fields[0])
-	r.Size, errs[1] = strconv.Atoi(fields[1])
-	r.Position.TransactionID, errs[2] = strconv.ParseUint(fields[2], 10, 64)
-	r.Position.GlobalPosition, errs[3] = strconv.ParseInt(fields[3], 10, 64)
+	r.Place, errs[0] = strconv.Atoi(place)
+	r.Size, errs[1] = strconv.Atoi(size)
+	r.Position.TransactionID, errs[2] = strconv.ParseUint(txID, 10, 64)
+	r.Position.GlobalPosition, errs[3] = strconv.ParseInt(pos, 10, 64)
 	if errors.Join(errs[:]...) != nil || r.Place < 1 || r.Place > r.Size {
 		return readPlace{}, invalid()
 	}

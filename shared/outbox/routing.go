@@ -49,9 +49,3 @@ func Routing(routes ...Route) message.HandlerMiddleware {
 		}
 	}
 }
-
-// PartitionKey is the Kafka key the routing middleware chose for msg.
-func PartitionKey(msg *message.Message) string {
-	d, _ := DestinationFromContext(msg.Context())
-	return d.Key
-}

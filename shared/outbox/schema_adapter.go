@@ -6,6 +6,7 @@ package outbox
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,7 +14,6 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/messaging"
 )
 
@@ -59,49 +59,71 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 			  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 			ORDER BY transaction_id, global_position
 			LIMIT ` + strconv.Itoa(batch) + `)
-		SELECT ` + eventstore.SelectColumns + `, place, count(*) OVER () AS batch_size FROM batch
+		SELECT ` + forwardedColumns + `, place, count(*) OVER () AS batch_size FROM batch
 		ORDER BY place`,
 		Args: next.Args,
 	}
+}
+
+// forwardedColumns are the columns UnmarshalMessage scans: what goes to
+// Kafka and the event's position. Fewer than eventstore.SelectColumns (no
+// recorded_at) because every row of a batch is scanned through database/sql
+// before its first event is sent. The transaction id is text under another
+// name for the reason SelectColumns gives.
+const forwardedColumns = `global_position, transaction_id::text AS transaction_id_text, stream_id, stream_version,
+	event_id::text, event_type, schema_version, payload, correlation_id, metadata`
+
+// metadataEntries sizes each message's metadata map once: the seven entries
+// UnmarshalMessage sets and a traceparent stored with the event. Eight
+// entries is also the most a Go map holds in its smallest form.
+const metadataEntries = 7 + 1
+
+// scannedEvent is where UnmarshalMessage scans a row: one allocation, where
+// separate variables passed to Scan would escape one by one.
+type scannedEvent struct {
+	place                                 readPlace
+	txID, id, eventType, streamID, corrID string
+	streamVersion                         int64
+	schemaVersion                         int
+	payload                               []byte
+	metadata                              sql.RawBytes
 }
 
 // UnmarshalMessage turns a row into a message whose UUID is the event id and
 // whose metadata carries the event's identity, correlation id and trace
 // context, and, for the forwarder only, its read place.
 func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
-	var place readPlace
-	e, err := eventstore.ScanEvent(withExtraColumns{row, []any{&place.Place, &place.Size}})
+	e := new(scannedEvent)
+	err := row.Scan(&e.place.Position.GlobalPosition, &e.txID, &e.streamID, &e.streamVersion, &e.id, &e.eventType,
+		&e.schemaVersion, &e.payload, &e.corrID, &e.metadata, &e.place.Place, &e.place.Size)
 	if err != nil {
 		return wsql.Row{}, fmt.Errorf("outbox: scan event: %w", err)
 	}
-	place.Position = e.Position
-	msg := message.NewMessage(e.ID, message.Payload(e.Payload))
-	for k, v := range e.Metadata {
-		msg.Metadata.Set(k, v)
+	if e.place.Position.TransactionID, err = strconv.ParseUint(e.txID, 10, 64); err != nil {
+		return wsql.Row{}, fmt.Errorf("outbox: transaction id %q of event %s: %w", e.txID, e.id, err)
 	}
-	msg.Metadata.Set(messaging.EventIDKey, e.ID)
-	msg.Metadata.Set(messaging.EventTypeKey, e.Type)
-	msg.Metadata.Set(messaging.SchemaVersionKey, strconv.Itoa(e.SchemaVersion))
-	msg.Metadata.Set(messaging.StreamIDKey, e.StreamID)
-	msg.Metadata.Set(messaging.StreamVersionKey, strconv.FormatInt(e.StreamVersion, 10))
-	msg.Metadata.Set(messaging.CorrelationIDKey, e.CorrelationID)
-	setReadPlace(msg, place)
+	msg := message.NewMessage(e.id, message.Payload(e.payload))
+	// Metadata is scanned as raw bytes (valid until the next row) and
+	// decoded once, straight into the message's map.
+	msg.Metadata = make(message.Metadata, metadataEntries)
+	if err := json.Unmarshal(e.metadata, &msg.Metadata); err != nil {
+		return wsql.Row{}, fmt.Errorf("outbox: metadata of event %s: %w", e.id, err)
+	}
+	msg.Metadata.Set(messaging.EventIDKey, e.id)
+	msg.Metadata.Set(messaging.EventTypeKey, e.eventType)
+	msg.Metadata.Set(messaging.SchemaVersionKey, strconv.Itoa(e.schemaVersion))
+	msg.Metadata.Set(messaging.StreamIDKey, e.streamID)
+	msg.Metadata.Set(messaging.StreamVersionKey, strconv.FormatInt(e.streamVersion, 10))
+	msg.Metadata.Set(messaging.CorrelationIDKey, e.corrID)
+	setReadPlace(msg, e.place)
 	return wsql.Row{
-		Offset: e.Position.GlobalPosition,
-		UUID:   []byte(e.ID),
+		Offset: e.place.Position.GlobalPosition,
+		UUID:   []byte(e.id),
 		Msg:    msg,
-		// The offsets adapter stores this as last_processed_transaction_id.
-		ExtraData: map[string]any{"transaction_id": strconv.FormatUint(e.Position.TransactionID, 10)},
+		// The stock offsets adapter stores this as last_processed_transaction_id.
+		ExtraData: map[string]any{"transaction_id": e.txID},
 	}, nil
 }
-
-// withExtraColumns scans the columns ScanEvent knows, then extra ones.
-type withExtraColumns struct {
-	row   wsql.Scanner
-	extra []any
-}
-
-func (w withExtraColumns) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
 
 // InsertQuery is not supported: events are appended with eventstore.Append,
 // which checks the stream version, never through a Watermill publisher.

@@ -1,7 +1,7 @@
 package outbox
 
 import (
-	"slices"
+	"fmt"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -19,7 +19,6 @@ import (
 // Waiting for each event instead costs one Kafka round trip per event.
 type asyncSender struct {
 	producer  sarama.AsyncProducer
-	marshaler wkafka.Marshaler
 	collected sync.WaitGroup
 
 	mu       sync.Mutex
@@ -33,7 +32,7 @@ func newAsyncSender(brokers []string) (*asyncSender, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &asyncSender{producer: producer, marshaler: kafka.Marshaler(PartitionKey)}
+	s := &asyncSender{producer: producer}
 	s.answered = sync.NewCond(&s.mu)
 	s.collected.Add(2)
 	go func() {
@@ -51,19 +50,50 @@ func newAsyncSender(brokers []string) (*asyncSender, error) {
 	return s, nil
 }
 
-// send hands msg to the producer; span ends when Kafka answers for it.
-func (s *asyncSender) send(topic string, msg *message.Message, span trace.Span) error {
-	record, err := s.marshaler.Marshal(topic, msg)
+// send hands msg to the producer, keyed with key; span ends when Kafka
+// answers for it.
+func (s *asyncSender) send(topic, key string, msg *message.Message, span trace.Span) error {
+	record, err := kafkaRecord(topic, key, msg)
 	if err != nil {
 		return err
 	}
-	record.Headers = slices.DeleteFunc(record.Headers, func(h sarama.RecordHeader) bool { return string(h.Key) == readPlaceKey })
 	record.Metadata = span
 	s.mu.Lock()
 	s.pending++
 	s.mu.Unlock()
 	s.producer.Input() <- record
 	return nil
+}
+
+// kafkaRecord is msg as a Kafka record in watermill-kafka's format (the
+// message UUID under wkafka.UUIDHeaderKey and each metadata entry as a
+// header), which consumers read with its DefaultMarshaler. It is built here
+// rather than by that marshaler because it runs for every event: the read
+// place never becomes a header, and all header keys and values share one
+// buffer instead of taking two allocations per entry.
+func kafkaRecord(topic, key string, msg *message.Message) (*sarama.ProducerMessage, error) {
+	if _, ok := msg.Metadata[wkafka.UUIDHeaderKey]; ok {
+		return nil, fmt.Errorf("outbox: metadata %s of event %s is reserved for the message UUID", wkafka.UUIDHeaderKey, msg.UUID)
+	}
+	size := len(wkafka.UUIDHeaderKey) + len(msg.UUID)
+	for k, v := range msg.Metadata {
+		size += len(k) + len(v)
+	}
+	buf := make([]byte, 0, size)
+	headers := make([]sarama.RecordHeader, 0, len(msg.Metadata)+1)
+	add := func(k, v string) {
+		buf = append(buf, k...)
+		buf = append(buf, v...)
+		kv := buf[len(buf)-len(k)-len(v):]
+		headers = append(headers, sarama.RecordHeader{Key: kv[:len(k):len(k)], Value: kv[len(k) : len(k)+len(v) : len(k)+len(v)]})
+	}
+	add(wkafka.UUIDHeaderKey, msg.UUID)
+	for k, v := range msg.Metadata {
+		if k != readPlaceKey {
+			add(k, v)
+		}
+	}
+	return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(msg.Payload), Headers: headers}, nil
 }
 
 func (s *asyncSender) answer(record *sarama.ProducerMessage, err error) {
