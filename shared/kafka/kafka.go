@@ -33,8 +33,14 @@ func ProducerConfig(clientID string) *sarama.Config {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
-	cfg.Producer.Retry.Max = 10
-	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	// Retry for about half a minute, as Kafka's own producer does (it retries
+	// until its delivery timeout): the idempotent producer retries in order,
+	// while a message it gives up on lets later ones of its partition overtake
+	// it until the forwarder sends its batch again.
+	cfg.Producer.Retry.Max = 30
+	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(100*time.Millisecond<<min(retries, 4), time.Second)
+	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	return cfg
