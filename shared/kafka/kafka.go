@@ -54,13 +54,16 @@ func ConsumerConfig(clientID string) *sarama.Config {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Return.Errors = true
 	// A JoinGroup request waits at the coordinator up to the rebalance
-	// timeout for the group's other members, but Sarama reads its answer
-	// with the ordinary Net.ReadTimeout (30s) while its default rebalance
-	// timeout is 60s. After a broker restart, or a member lost in a crash,
-	// every join then timed out and was retried as a new member, for ever:
-	// the consumer never resumed. Keep the rebalance timeout well inside the
-	// read timeout.
-	cfg.Consumer.Group.Rebalance.Timeout = 20 * time.Second
+	// timeout for the group's other members, and every join restarts that
+	// wait; Sarama reads the answer with the ordinary Net.ReadTimeout. When
+	// a member dies (kill -9, a broker restart), the others join at
+	// different moments: if a second join can push the deadline past the
+	// first one's read timeout, that one times out, joins again, pushes it
+	// again, and the group never settles (seen as "i/o timeout" every 30 s
+	// for minutes). Twice the rebalance timeout must stay inside the read
+	// timeout.
+	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
+	cfg.Net.ReadTimeout = 60 * time.Second
 	return cfg
 }
 
