@@ -102,36 +102,20 @@ func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, err
 	if err != nil {
 		return nil, err
 	}
-	events := make([]order.Event, len(recorded))
-	for i, e := range recorded {
-		if events[i], err = DecodeEvent(e); err != nil {
-			return nil, err
-		}
+	events, err := Events.DecodeAll(recorded)
+	if err != nil {
+		return nil, err
 	}
 	return order.FromEvents(events)
 }
 
-// DecodeEvent turns a stored event, in whatever schema version it was
-// stored, into the order's domain event; events of an unknown type or
-// schema version are an error.
-func DecodeEvent(e eventstore.RecordedEvent) (order.Event, error) {
-	var err error
-	if e.Payload, e.SchemaVersion, err = contracts.Upcast(e.Type, e.SchemaVersion, e.Payload); err != nil {
-		return nil, fmt.Errorf("event %s: %w", e.ID, err)
-	}
-	switch {
-	case e.Type == contracts.OrderPlacedType && e.SchemaVersion == contracts.OrderPlacedVersion:
-		return eventstore.Decode[order.OrderPlaced](e)
-	case e.Type == contracts.OrderPaidType && e.SchemaVersion == contracts.OrderPaidVersion:
-		return eventstore.Decode[order.OrderPaid](e)
-	case e.Type == contracts.OrderPaymentFailedType && e.SchemaVersion == contracts.OrderPaymentFailedVersion:
-		return eventstore.Decode[order.OrderPaymentFailed](e)
-	case e.Type == contracts.OrderCancelledType && e.SchemaVersion == contracts.OrderCancelledVersion:
-		return eventstore.Decode[order.OrderCancelled](e)
-	case e.Type == contracts.OrderRefundRequestedType && e.SchemaVersion == contracts.OrderRefundRequestedVersion:
-		return eventstore.Decode[order.OrderRefundRequested](e)
-	case e.Type == contracts.OrderRefundedType && e.SchemaVersion == contracts.OrderRefundedVersion:
-		return eventstore.Decode[order.OrderRefunded](e)
-	}
-	return nil, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, e.SchemaVersion)
-}
+// Events decodes the order's stored events, in whatever schema version
+// they were stored.
+var Events = eventstore.NewDecoder(contracts.Upcast,
+	eventstore.As[order.OrderPlaced, order.Event](),
+	eventstore.As[order.OrderPaid, order.Event](),
+	eventstore.As[order.OrderPaymentFailed, order.Event](),
+	eventstore.As[order.OrderCancelled, order.Event](),
+	eventstore.As[order.OrderRefundRequested, order.Event](),
+	eventstore.As[order.OrderRefunded, order.Event](),
+)

@@ -46,11 +46,9 @@ func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.P
 	if err != nil {
 		return nil, err
 	}
-	events := make([]payment.Event, len(recorded))
-	for i, e := range recorded {
-		if events[i], err = decode(e); err != nil {
-			return nil, err
-		}
+	events, err := eventDecoder.DecodeAll(recorded)
+	if err != nil {
+		return nil, err
 	}
 	return payment.FromEvents(events)
 }
@@ -65,16 +63,22 @@ func (r *PaymentRepository) Save(ctx context.Context, p *payment.Payment) error 
 	return err
 }
 
+// outcomeEvents are the events that record a payment's outcome.
+var outcomeEvents = map[string]payment.Status{
+	contracts.PaymentSucceededType: payment.StatusSucceeded,
+	contracts.PaymentDeclinedType:  payment.StatusDeclined,
+	contracts.PaymentRefundedType:  payment.StatusRefunded,
+}
+
 // CountOutcomes counts the outcome events in the store.
 func (r *PaymentRepository) CountOutcomes(ctx context.Context) (map[payment.Status]int64, error) {
-	outcomes := map[string]payment.Status{
-		contracts.PaymentSucceededType: payment.StatusSucceeded,
-		contracts.PaymentDeclinedType:  payment.StatusDeclined,
-		contracts.PaymentRefundedType:  payment.StatusRefunded,
+	types := make([]string, 0, len(outcomeEvents))
+	counts := make(map[payment.Status]int64, len(outcomeEvents))
+	for t, status := range outcomeEvents {
+		types = append(types, t)
+		counts[status] = 0
 	}
-	counts := map[payment.Status]int64{payment.StatusSucceeded: 0, payment.StatusDeclined: 0, payment.StatusRefunded: 0}
-	rows, err := r.pool.Query(ctx, `SELECT event_type, count(*) FROM events WHERE event_type = ANY($1) GROUP BY event_type`,
-		[]string{contracts.PaymentSucceededType, contracts.PaymentDeclinedType, contracts.PaymentRefundedType})
+	rows, err := r.pool.Query(ctx, `SELECT event_type, count(*) FROM events WHERE event_type = ANY($1) GROUP BY event_type`, types)
 	if err != nil {
 		return nil, err
 	}
@@ -85,23 +89,17 @@ func (r *PaymentRepository) CountOutcomes(ctx context.Context) (map[payment.Stat
 		if err := rows.Scan(&t, &n); err != nil {
 			return nil, err
 		}
-		counts[outcomes[t]] = n
+		counts[outcomeEvents[t]] = n
 	}
 	return counts, rows.Err()
 }
 
-func decode(e eventstore.RecordedEvent) (payment.Event, error) {
-	switch {
-	case e.Type == contracts.PaymentRequestedType && e.SchemaVersion == contracts.PaymentRequestedVersion:
-		return eventstore.Decode[payment.PaymentRequested](e)
-	case e.Type == contracts.PaymentRefundRequestedType && e.SchemaVersion == contracts.PaymentRefundRequestedVersion:
-		return eventstore.Decode[payment.PaymentRefundRequested](e)
-	case e.Type == contracts.PaymentRefundedType && e.SchemaVersion == contracts.PaymentRefundedVersion:
-		return eventstore.Decode[payment.PaymentRefunded](e)
-	case e.Type == contracts.PaymentSucceededType && e.SchemaVersion == contracts.PaymentSucceededVersion:
-		return eventstore.Decode[payment.PaymentSucceeded](e)
-	case e.Type == contracts.PaymentDeclinedType && e.SchemaVersion == contracts.PaymentDeclinedVersion:
-		return eventstore.Decode[payment.PaymentDeclined](e)
-	}
-	return nil, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, e.SchemaVersion)
-}
+// eventDecoder decodes the payment's stored events, in whatever schema version
+// they were stored.
+var eventDecoder = eventstore.NewDecoder(contracts.Upcast,
+	eventstore.As[payment.PaymentRequested, payment.Event](),
+	eventstore.As[payment.PaymentSucceeded, payment.Event](),
+	eventstore.As[payment.PaymentDeclined, payment.Event](),
+	eventstore.As[payment.PaymentRefundRequested, payment.Event](),
+	eventstore.As[payment.PaymentRefunded, payment.Event](),
+)

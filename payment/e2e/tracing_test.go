@@ -16,8 +16,7 @@ func TestOneTracePerOrderAcrossBothServices(t *testing.T) {
 	s := start(t, "OTEL_TRACES_EXPORTER=console")
 	id := s.place(t, 1_000)
 	s.waitForStatus(t, id, "paid")
-	time.Sleep(200 * time.Millisecond) // let the payment service consume the OrderPaid it is sent
-	s.order.Stop(t, 20*time.Second)    // graceful stops flush the spans
+	s.order.Stop(t, 20*time.Second) // graceful stops flush the spans
 	s.payment.Stop(t, 20*time.Second)
 
 	spans, err := tracing.ReadSpans(strings.NewReader(s.order.Output() + s.payment.Output()))

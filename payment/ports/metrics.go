@@ -2,22 +2,20 @@ package ports
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/metrics"
 )
 
 // RegisterMetrics adds the payment service's own metrics to reg: payments
 // by outcome, the poison queue's depth and the consumer's counters.
 func RegisterMetrics(reg prometheus.Registerer, payments *app.Application, queue *app.PoisonQueue, stats *consumer.Stats) {
 	reg.MustRegister(
-		outcomesCollector{payments: payments, desc: prometheus.NewDesc("payment_outcomes",
-			"Payment outcomes recorded in the payment store, by outcome (succeeded, declined, refunded).", []string{"outcome"}, nil)},
-		poisonDepthCollector{queue: queue, desc: prometheus.NewDesc("payment_poison_queue_depth",
-			"Poisoned messages nobody has requeued or discarded yet (status new in the poison store).", nil, nil)},
+		outcomesCollector(payments),
+		poisonDepthCollector(queue),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "payment_messages_handled_total",
 			Help: "Messages the consumer handled without error, skipped ones and stored poison records included."},
 			func() float64 { return float64(stats.Handled.Load()) }),
@@ -32,43 +30,25 @@ func RegisterMetrics(reg prometheus.Registerer, payments *app.Application, queue
 
 // outcomesCollector counts the outcomes in the payment store at each scrape,
 // so every replica reports the same, whole numbers.
-type outcomesCollector struct {
-	payments *app.Application
-	desc     *prometheus.Desc
+func outcomesCollector(payments *app.Application) prometheus.Collector {
+	desc := prometheus.NewDesc("payment_outcomes",
+		"Payment outcomes recorded in the payment store, by outcome (succeeded, declined, refunded).", []string{"outcome"}, nil)
+	return metrics.ScrapeCollector(func(ctx context.Context, emit metrics.Emit) error {
+		counts, err := payments.Outcomes(ctx)
+		for outcome, n := range counts {
+			emit(desc, float64(n), string(outcome))
+		}
+		return err
+	}, desc)
 }
 
-func (c outcomesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c outcomesCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	counts, err := c.payments.Outcomes(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
-		return
-	}
-	for outcome, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(outcome))
-	}
-}
-
-// poisonDepthCollector reads the depth from the poison store at each scrape;
-// if the store cannot answer, the scrape fails rather than report a stale
-// or made-up depth.
-type poisonDepthCollector struct {
-	queue *app.PoisonQueue
-	desc  *prometheus.Desc
-}
-
-func (c poisonDepthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c poisonDepthCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	depth, err := c.queue.Depth(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(depth))
+// poisonDepthCollector reads the depth from the poison store at each scrape.
+func poisonDepthCollector(queue *app.PoisonQueue) prometheus.Collector {
+	desc := prometheus.NewDesc("payment_poison_queue_depth",
+		"Poisoned messages nobody has requeued or discarded yet (status new in the poison store).", nil, nil)
+	return metrics.ScrapeCollector(func(ctx context.Context, emit metrics.Emit) error {
+		depth, err := queue.Depth(ctx)
+		emit(desc, float64(depth))
+		return err
+	}, desc)
 }

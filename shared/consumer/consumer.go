@@ -137,7 +137,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 		}
 		r.subscribers[group] = sub
 	}
-	r.router.AddNoPublisherHandler(name, topic, sub, func(msg *message.Message) error {
+	r.router.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
 		origin := messaging.KafkaOrigin{Topic: topic, Group: group}
 		origin.Partition, _ = wkafka.MessagePartitionFromCtx(msg.Context())
 		origin.Offset, _ = wkafka.MessagePartitionOffsetFromCtx(msg.Context())

@@ -43,12 +43,3 @@ func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expe
 	}
 	return Append(ctx, tx, streamID, expectedVersion, origin, events...)
 }
-
-// Decode unmarshals a stored event's payload into a new E.
-func Decode[E any](e RecordedEvent) (E, error) {
-	var v E
-	if err := json.Unmarshal(e.Payload, &v); err != nil {
-		return v, fmt.Errorf("eventstore: decode event %s (%s v%d): %w", e.ID, e.Type, e.SchemaVersion, err)
-	}
-	return v, nil
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,12 +82,18 @@ func TestConcurrentAppendsOneWins(t *testing.T) {
 	}
 	errB := make(chan error, 1)
 	go func() { errB <- eventstore.Append(ctx, txB, "s-1", 0, eventstore.Context{}, event("test.B")) }()
-	time.Sleep(100 * time.Millisecond) // B now waits on A's uncommitted row
+	// B passed the version check (A is not committed) and now waits on the
+	// unique index for A's row.
+	testenv.Eventually(t, 30*time.Second, "the second append waiting on the first one's row", func() bool {
+		var waiting int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return waiting == 1
+	})
 	if err := txA.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errB; !errors.Is(err, eventstore.ErrVersionConflict) {
-		t.Fatalf("second append: %v, want ErrVersionConflict", err)
+	if err := <-errB; !errors.Is(err, eventstore.ErrVersionConflict) || !strings.Contains(err.Error(), "concurrently") {
+		t.Fatalf("second append: %v, want the unique constraint's ErrVersionConflict", err)
 	}
 }
 

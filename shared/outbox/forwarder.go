@@ -148,7 +148,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	}
 	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, wakeUp: wake, db: cfg.DB,
 		logger: cfg.Logger, refused: make(chan struct{})}
-	handler := router.AddNoPublisherHandler("forward_events", EventsTopic, subscriber, f.forward)
+	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
 	// the batch's (see settle), and a routing error does not pass by
 	// retrying; a nacked event is offered again every ResendInterval.

@@ -51,7 +51,7 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 	for id, recorded := range stored {
 		decoded := make([]order.Event, len(recorded))
 		for i, e := range recorded {
-			if decoded[i], err = adapters.DecodeEvent(e); err != nil {
+			if decoded[i], err = adapters.Events.Decode(e); err != nil {
 				return nil, err
 			}
 		}

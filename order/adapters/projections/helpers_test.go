@@ -223,7 +223,7 @@ func expectedTables(t testing.TB, pool *pgxpool.Pool, orderIDs []string) readMod
 		}
 		var events []order.Event
 		for _, e := range recorded {
-			decoded, err := adapters.DecodeEvent(e)
+			decoded, err := adapters.Events.Decode(e)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,8 @@ import (
 const usage = `Usage: order [command]
 
 Commands:
-  serve         run the HTTP API, the forwarder and the projector (default)
+  serve         run the HTTP API, the consumer of payment outcomes, the forwarder
+                and the projector (default)
   forward       run only the forwarder: events table -> Kafka
   migrate       create the database if needed and apply migrations
   replay        rebuild read models from the first event and swap them in

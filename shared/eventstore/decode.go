@@ -1,0 +1,81 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// UpcastFunc turns a payload stored at an older schema version of its event
+// type into the current shape, and says which version it now has.
+type UpcastFunc func(eventType string, version int, payload []byte) ([]byte, int, error)
+
+// Decoder turns an aggregate's stored events, in whatever schema version
+// they were stored, into its domain events E: one table instead of a switch
+// per repository, and upcasting in one place for every reader.
+type Decoder[E any] struct {
+	upcast UpcastFunc
+	kinds  map[string]Kind[E]
+}
+
+// Kind is how one event type is read: by its type name, at its current
+// schema version.
+type Kind[E any] struct {
+	name    string
+	version int
+	decode  func(payload []byte) (E, error)
+}
+
+// As is the Kind of T (one of the E), with the type name and schema version
+// T itself states, decoded from its JSON payload.
+func As[T DomainEvent, E any]() Kind[E] {
+	var zero T
+	if _, ok := any(zero).(E); !ok {
+		panic(fmt.Sprintf("eventstore: %T is not one of the events the decoder returns", zero))
+	}
+	return Kind[E]{name: zero.EventType(), version: zero.SchemaVersion(), decode: func(payload []byte) (E, error) {
+		var v T
+		err := json.Unmarshal(payload, &v)
+		return any(v).(E), err
+	}}
+}
+
+// NewDecoder returns a decoder of the given kinds that first upcasts every
+// payload with upcast.
+func NewDecoder[E any](upcast UpcastFunc, kinds ...Kind[E]) *Decoder[E] {
+	d := &Decoder[E]{upcast: upcast, kinds: map[string]Kind[E]{}}
+	for _, k := range kinds {
+		d.kinds[k.name] = k
+	}
+	return d
+}
+
+// Decode returns the domain event stored as e; an unknown type or schema
+// version is an error.
+func (d *Decoder[E]) Decode(e RecordedEvent) (E, error) {
+	var zero E
+	payload, version, err := d.upcast(e.Type, e.SchemaVersion, e.Payload)
+	if err != nil {
+		return zero, fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	k, ok := d.kinds[e.Type]
+	if !ok || k.version != version {
+		return zero, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, version)
+	}
+	v, err := k.decode(payload)
+	if err != nil {
+		return zero, fmt.Errorf("eventstore: decode event %s (%s v%d): %w", e.ID, e.Type, version, err)
+	}
+	return v, nil
+}
+
+// DecodeAll decodes a stream's events, oldest first.
+func (d *Decoder[E]) DecodeAll(recorded []RecordedEvent) ([]E, error) {
+	events := make([]E, len(recorded))
+	for i, e := range recorded {
+		var err error
+		if events[i], err = d.Decode(e); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
