@@ -69,17 +69,6 @@ func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, 
 		}
 		span.End()
 	}()
-	var current int64
-	err = db.QueryRow(ctx,
-		`SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID,
-	).Scan(&current)
-	if err != nil {
-		return fmt.Errorf("eventstore: read version of %s: %w", streamID, err)
-	}
-	if current != expectedVersion {
-		return fmt.Errorf("%w: stream %s is at version %d, expected %d", ErrVersionConflict, streamID, current, expectedVersion)
-	}
-
 	if origin.Metadata == nil {
 		origin.Metadata = map[string]string{}
 	}
@@ -93,19 +82,25 @@ func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, 
 		versions[i] = expectedVersion + int64(i) + 1
 		ids[i], types[i], schemas[i], payloads[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Payload)
 	}
-	_, err = db.Exec(ctx, `
+	// One round trip: the rows are inserted only if the stream is at the
+	// expected version (a stream behind it would otherwise get a gap); a
+	// writer that got there first in the meantime trips the unique index.
+	tag, err := db.Exec(ctx, `
 		INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, correlation_id, metadata)
 		SELECT $1, version, id, type, schema, payload, $7, $8
 		FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[]) AS e(version, id, type, schema, payload)
+		WHERE (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1) = $9
 		ORDER BY version`,
-		streamID, versions, ids, types, schemas, payloads, origin.CorrelationID, string(metadata),
+		streamID, versions, ids, types, schemas, payloads, origin.CorrelationID, string(metadata), expectedVersion,
 	)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
+	switch {
+	case errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key":
 		return fmt.Errorf("%w: stream %s was appended to concurrently at version %d", ErrVersionConflict, streamID, expectedVersion)
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("eventstore: append to %s: %w", streamID, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("%w: stream %s is not at version %d", ErrVersionConflict, streamID, expectedVersion)
 	}
 	return nil
 }
