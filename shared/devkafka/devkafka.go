@@ -5,10 +5,13 @@
 package devkafka
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -31,6 +34,8 @@ type Config struct {
 // Broker is a running development broker.
 type Broker struct {
 	cluster *kfake.Cluster
+	// client heartbeats on behalf of group members (armSessionTimers).
+	client *kgo.Client
 }
 
 // Start starts a single-broker cluster.
@@ -54,14 +59,51 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devkafka: start on port %d: %w", cfg.Port, err)
 	}
-	return &Broker{cluster: cluster}, nil
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()[0]))
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("devkafka: %w", err)
+	}
+	b := &Broker{cluster: cluster, client: client}
+	b.armSessionTimers()
+	return b, nil
+}
+
+// armSessionTimers works around a kfake bug that stalls consumer groups.
+// kfake starts a member's session timer when it answers the member's
+// JoinGroup; when the member died while its JoinGroup waited for the
+// rebalance (a kill -9 during a rebalance), kfake may find the connection
+// gone, skip the timer, and keep the dead member in the group for ever,
+// holding the partitions the leader assigns it: nobody consumes them. Kafka
+// expires such a member after its session timeout. So when the leader sends
+// the assignment, the broker heartbeats once on behalf of every member in it,
+// which starts each member's timer: a live member's own heartbeats keep it,
+// a dead one expires as it would on Kafka.
+func (b *Broker) armSessionTimers() {
+	b.cluster.ControlKey(int16(kmsg.SyncGroup), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		req := r.(*kmsg.SyncGroupRequest)
+		for _, a := range req.GroupAssignment {
+			hb := kmsg.NewPtrHeartbeatRequest()
+			hb.Group, hb.Generation, hb.MemberID = req.Group, req.Generation, a.MemberID
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = hb.RequestWith(ctx, b.client) // best effort: the next assignment tries again
+			}()
+		}
+		return nil, nil, false
+	})
 }
 
 // Addr is the broker's host:port, for KAFKA_BROKERS.
 func (b *Broker) Addr() string { return b.cluster.ListenAddrs()[0] }
 
 // Close stops the broker, flushing its data directory.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.client.Close()
+	b.cluster.Close()
+}
 
 // RefuseProduceWhile makes the broker answer every produce request with a
 // retriable error (NOT_ENOUGH_REPLICAS, as when replicas are down) while

@@ -2,10 +2,13 @@ package devkafka_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/es-outbox/reference/shared/devkafka"
 	"github.com/es-outbox/reference/shared/testenv"
@@ -40,4 +43,145 @@ func TestRestartKeepsRecords(t *testing.T) {
 	if len(records) != 1 || string(records[0].Value) != "kept" {
 		t.Fatalf("after restart order.events holds %d records, want the one produced before", len(records))
 	}
+}
+
+// A consumer killed while it waits in JoinGroup is expired after its session
+// timeout, as on Kafka, so the partitions it was assigned go to the living.
+// kfake alone keeps such a member for ever when it answers the dead
+// connection's JoinGroup, which it does at random one time in two: the stall
+// the chaos suite found. Eight groups at once make it show almost surely.
+func TestMemberKilledDuringJoinIsExpired(t *testing.T) {
+	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	errs := make(chan error)
+	for i := range 8 {
+		go func() { errs <- killDuringJoin(broker.Addr(), fmt.Sprintf("group-%d", i)) }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// killDuringJoin has a member killed while it waits in JoinGroup, and
+// reports whether the group notices it gone in time.
+func killDuringJoin(addr, group string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	// The survivor joins alone and takes every partition.
+	survivor, err := join(ctx, client, group, "")
+	if err != nil {
+		return err
+	}
+	if err := assign(ctx, client, group, survivor); err != nil {
+		return err
+	}
+
+	// A second member asks to join on its own connection and is killed (its
+	// connection closed) while the broker holds its JoinGroup until the
+	// survivor rejoins; then the survivor rejoins and assigns.
+	victim, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	first, err := joinRequest(group, "").RequestWith(ctx, victim)
+	if err != nil {
+		return err
+	}
+	go func() { _, _ = joinRequest(group, first.MemberID).RequestWith(ctx, victim) }()
+	time.Sleep(300 * time.Millisecond) // the join is waiting at the broker
+	victim.Close()
+	time.Sleep(300 * time.Millisecond)
+	if survivor, err = join(ctx, client, group, survivor.MemberID); err != nil {
+		return err
+	}
+	if len(survivor.Members) != 2 {
+		return fmt.Errorf("%s: the rebalance after the kill has %d members, want 2", group, len(survivor.Members))
+	}
+	if err := assign(ctx, client, group, survivor); err != nil {
+		return err
+	}
+
+	// Within the dead member's session timeout (and a heartbeat or two) the
+	// group must notice it gone: the survivor is told to rejoin, and the
+	// next generation holds it alone.
+	deadline := time.Now().Add(sessionTimeout + 5*time.Second)
+	for {
+		hb := kmsg.NewPtrHeartbeatRequest()
+		hb.Group, hb.Generation, hb.MemberID = group, survivor.Generation, survivor.MemberID
+		resp, err := hb.RequestWith(ctx, client)
+		if err != nil {
+			return err
+		}
+		if resp.ErrorCode == kerr.RebalanceInProgress.Code {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s after the kill the group still holds the dead member", group, sessionTimeout+5*time.Second)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	rejoined, err := join(ctx, client, group, survivor.MemberID)
+	if err == nil && len(rejoined.Members) != 1 {
+		err = fmt.Errorf("%s: after the session timeout the group has %d members, want the survivor alone", group, len(rejoined.Members))
+	}
+	return err
+}
+
+const sessionTimeout = 6 * time.Second // kfake's minimum
+
+func joinRequest(group, memberID string) *kmsg.JoinGroupRequest {
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Group, req.MemberID, req.ProtocolType = group, memberID, "consumer"
+	req.SessionTimeoutMillis = int32(sessionTimeout / time.Millisecond)
+	req.RebalanceTimeoutMillis = 3000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name = "range"
+	req.Protocols = append(req.Protocols, p)
+	return req
+}
+
+// join joins the group as memberID, or as a new member when it is "" (the
+// broker hands out the id first).
+func join(ctx context.Context, c *kgo.Client, group, memberID string) (*kmsg.JoinGroupResponse, error) {
+	for {
+		resp, err := joinRequest(group, memberID).RequestWith(ctx, c)
+		switch {
+		case err != nil:
+			return nil, err
+		case resp.ErrorCode == kerr.MemberIDRequired.Code && memberID == "":
+			memberID = resp.MemberID
+		case resp.ErrorCode != 0:
+			return nil, fmt.Errorf("%s: JoinGroup: %w", group, kerr.ErrorForCode(resp.ErrorCode))
+		default:
+			return resp, nil
+		}
+	}
+}
+
+// assign sends the leader's SyncGroup, assigning nothing in particular:
+// what matters is the group's membership, not who reads which partition.
+func assign(ctx context.Context, c *kgo.Client, group string, leader *kmsg.JoinGroupResponse) error {
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Group, req.Generation, req.MemberID = group, leader.Generation, leader.MemberID
+	for _, m := range leader.Members {
+		a := kmsg.NewSyncGroupRequestGroupAssignment()
+		a.MemberID = m.MemberID
+		req.GroupAssignment = append(req.GroupAssignment, a)
+	}
+	resp, err := req.RequestWith(ctx, c)
+	if err == nil && resp.ErrorCode != 0 {
+		err = fmt.Errorf("%s: SyncGroup: %w", group, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return err
 }
