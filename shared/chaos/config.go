@@ -42,6 +42,9 @@ type Config struct {
 	// QuiesceTimeout bounds the wait for every order to settle after the
 	// last fault.
 	QuiesceTimeout time.Duration
+	// LogLevel is the services' LOG_LEVEL; debug adds Sarama's own log of
+	// group joins and claims, which is what a stalled group needs.
+	LogLevel string
 	// Seed makes the fault schedule reproducible.
 	Seed int64
 	// Log receives progress lines.

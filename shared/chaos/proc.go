@@ -36,7 +36,7 @@ func start(s spec) (*process, error) {
 	}
 	fmt.Fprintf(out, "--- %s started %s\n", s.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(s.bin, s.args...)
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), s.env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -51,6 +51,17 @@ func start(s spec) (*process, error) {
 func (p *process) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// dumpStacks ends the process with SIGQUIT, on which the Go runtime writes
+// every goroutine's stack to the log: what a stalled service was waiting on.
+func (p *process) dumpStacks() {
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.kill()
+	}
 }
 
 // stop asks the process to shut down (SIGTERM); after timeout it is killed.

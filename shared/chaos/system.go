@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -72,6 +73,18 @@ func (r *replica) supervise(ctx context.Context) {
 	}
 }
 
+// dumpStacks ends the replica with a dump of its goroutines in its log and
+// keeps it down.
+func (r *replica) dumpStacks() {
+	r.mu.Lock()
+	p := r.proc
+	r.held = true
+	r.mu.Unlock()
+	if p != nil {
+		p.dumpStacks()
+	}
+}
+
 func (r *replica) shutdown() {
 	r.mu.Lock()
 	p := r.proc
@@ -96,7 +109,12 @@ type system struct {
 }
 
 func (s *system) all() []*replica {
-	return append(append([]*replica{s.broker}, s.orders...), s.payments...)
+	return append([]*replica{s.broker}, s.services()...)
+}
+
+// services are the order and payment replicas.
+func (s *system) services() []*replica {
+	return append(append([]*replica{}, s.orders...), s.payments...)
 }
 
 // launch starts the broker and two replicas of each service, and supervises
@@ -112,7 +130,7 @@ func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
 		name: "devkafka", bin: cfg.Bins.DevKafka, log: filepath.Join(cfg.WorkDir, "devkafka.log"),
 		args: []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(cfg.WorkDir, "kafka-data"), "--partitions", "4"},
 	}}
-	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=info", "FORWARDER_POLL_INTERVAL=10ms"}
+	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=" + cmp.Or(cfg.LogLevel, "info"), "FORWARDER_POLL_INTERVAL=10ms"}
 	for i := range 2 {
 		addr, err := freeAddr()
 		if err != nil {
@@ -168,7 +186,7 @@ func (s *system) stop() {
 	if s.cancelWatch != nil {
 		s.cancelWatch()
 	}
-	for _, r := range append(append([]*replica{}, s.orders...), s.payments...) {
+	for _, r := range s.services() {
 		r.shutdown()
 	}
 	s.broker.shutdown()

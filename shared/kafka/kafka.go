@@ -7,6 +7,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -16,6 +17,15 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
+
+// LogClientTo sends Sarama's own log (group joins, claims, retries,
+// releases) to logger at debug level when logger logs debug; Sarama is silent
+// otherwise, and a consumer group that stops moving cannot be read without it.
+func LogClientTo(logger *slog.Logger) {
+	if logger.Enabled(context.Background(), slog.LevelDebug) {
+		sarama.Logger = slog.NewLogLogger(logger.With("component", "sarama").Handler(), slog.LevelDebug)
+	}
+}
 
 // saramaConfig is the client configuration shared by producers and consumers.
 func saramaConfig(clientID string) *sarama.Config {

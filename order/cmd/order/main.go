@@ -16,6 +16,7 @@ import (
 
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/tracing"
 )
@@ -85,6 +86,7 @@ func run(args []string, stdout io.Writer) error {
 	defer stop()
 	logger := logs.New("order", cfg.LogLevel)
 	slog.SetDefault(logger)
+	kafka.LogClientTo(logger)
 
 	switch command {
 	case "health":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/tracing"
 )
@@ -101,6 +102,7 @@ func dispatch(args []string, stdout io.Writer) error {
 func serve(ctx context.Context, cfg service.Config) error {
 	logger := logs.New("payment", cfg.LogLevel)
 	slog.SetDefault(logger)
+	kafka.LogClientTo(logger)
 	shutdownTracing, err := tracing.Setup(ctx, "payment")
 	if err != nil {
 		return err

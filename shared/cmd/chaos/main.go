@@ -51,6 +51,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.BrokerDowntime, "broker-downtime", 5*time.Second, "how long the broker stays down")
 	fs.BoolVar(&cfg.RestartPostgres, "restart-postgres", false, "restart the PostgreSQL cluster once under load (disturbs every user of the server)")
 	fs.DurationVar(&cfg.QuiesceTimeout, "quiesce-timeout", 2*time.Minute, "how long to wait for every order to settle")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "the services' LOG_LEVEL (debug adds Sarama's log of group joins and claims)")
 	fs.Int64Var(&cfg.Seed, "seed", time.Now().UnixNano(), "seed of the fault schedule")
 	keep := fs.Bool("keep", false, "keep the work directory (logs, broker data) after a successful run")
 	if err := fs.Parse(args); err != nil {
