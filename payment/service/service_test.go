@@ -1,13 +1,18 @@
 package service_test
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,6 +223,62 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	}
 	if p.Reason == "" || p.Origin.Offset < 0 || p.Metadata[consumer.PoisonedOffsetKey] == "" || p.Metadata["event_id"] != headers["event_id"] {
 		t.Errorf("poisoned message lacks its reason, origin or original metadata: %+v", p)
+	}
+}
+
+// Hostile or broken producers (here an independent franz-go client): every
+// bad message ends in the poison queue with a reason a person can act on,
+// and the consumer goes on with the good message behind them.
+func TestBadMessagesArePoisonedWithAReadableReason(t *testing.T) {
+	e := start(t, 1)
+	key := "order-" + uuid.NewString()
+	_, valid, headers := orderPlaced(t, 1_000)
+	with := func(header, value string) map[string]string {
+		h := maps.Clone(headers)
+		if value == "" {
+			delete(h, header)
+		} else {
+			h[header] = value
+		}
+		return h
+	}
+	cases := []struct {
+		name    string
+		payload []byte
+		headers map[string]string
+		reason  string
+	}{
+		{"no headers at all", valid, nil, "no event_type header"},
+		{"no event_type", valid, with("event_type", ""), "no event_type header"},
+		{"garbage schema_version", valid, with("schema_version", "v2\x00"), "no valid schema_version header"},
+		{"schema version from the future", valid, with("schema_version", "99"), "99"},
+		{"truncated JSON", valid[:len(valid)/2], headers, "payload is not valid"},
+		{"not JSON", []byte{0xff, 0xfe, 0x00, 0x01}, headers, "payload is not valid"},
+		{"wrong field types", []byte(`{"order_id": 42, "total": "lots"}`), headers, "payload is not valid"},
+	}
+	for _, c := range cases {
+		e.produce(t, key, c.payload, c.headers)
+	}
+	next, payload, nextHeaders := orderPlaced(t, 1_000)
+	e.produce(t, key, payload, nextHeaders) // same key, so same partition, behind them all
+
+	testenv.Eventually(t, 60*time.Second, "the good message behind the bad ones processed", func() bool {
+		return len(e.paymentEvents(t, next)) == 2
+	})
+	var entries []poison.Entry
+	testenv.Eventually(t, 30*time.Second, "every bad message in the poison store", func() bool {
+		entries = e.poisonEntries(t, poison.StatusNew)
+		return len(entries) >= len(cases)
+	})
+	if len(entries) != len(cases) {
+		t.Fatalf("poison store holds %d entries, want %d", len(entries), len(cases))
+	}
+	slices.SortFunc(entries, func(a, b poison.Entry) int { return cmp.Compare(a.Origin.Offset, b.Origin.Offset) })
+	for i, c := range cases {
+		if p := entries[i]; !bytes.Equal(p.Payload, c.payload) || !strings.Contains(p.Reason, c.reason) {
+			t.Errorf("%s: poisoned with payload %q and reason %q; want the original payload and a reason saying %q",
+				c.name, p.Payload, p.Reason, c.reason)
+		}
 	}
 }
 
