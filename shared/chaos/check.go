@@ -31,8 +31,8 @@ var statusAfter = map[string]string{
 
 // violations are the checker's findings, each counted and described.
 type violations struct {
-	lost, skipped, doubleCharges, doubleRefunds, outOfOrder, wrongStatus, poisoned int
-	details                                                                        []string
+	lost, skipped, doubleCharges, doubleRefunds, outOfOrder, wrongStatus, poisoned, projections int
+	details                                                                                     []string
 }
 
 func (v *violations) add(counter *int, format string, args ...any) {
@@ -43,7 +43,7 @@ func (v *violations) add(counter *int, format string, args ...any) {
 }
 
 func (v *violations) total() int {
-	return v.lost + v.skipped + v.doubleCharges + v.doubleRefunds + v.outOfOrder + v.wrongStatus + v.poisoned
+	return v.lost + v.skipped + v.doubleCharges + v.doubleRefunds + v.outOfOrder + v.wrongStatus + v.poisoned + v.projections
 }
 
 // expectedStatus is where an order must end, given its payment outcome and

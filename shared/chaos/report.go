@@ -64,6 +64,7 @@ func (r *Report) Print(w io.Writer) {
 	row("order violations", r.outOfOrder)
 	row("wrong final status", r.wrongStatus)
 	row("unexpected poison", r.poisoned)
+	row("projection rows unlike a fresh replay", r.projections)
 	quiesce := r.Quiesce.Round(100 * time.Millisecond).String()
 	if !r.Quiet {
 		quiesce = "did not settle within " + quiesce

@@ -90,6 +90,16 @@ func verify(ctx context.Context, cfg Config, sys *system, h *history, ctrl *cont
 		return nil, err
 	}
 	v := check(h, snap, apiStatuses(ctx, sys.orderURLs[0], h.accepted), records)
+	if err := checkProjections(ctx, v, orderPool, sys.orders[0].spec, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if !quiet {
+		// Whatever is stuck is still stuck now: keep its stacks for the post-mortem.
+		for _, r := range sys.services() {
+			r.dumpStacks()
+		}
+		fmt.Fprintf(cfg.Log, "the services' goroutine stacks are at the end of their logs in %s\n", cfg.WorkDir)
+	}
 	r := &Report{
 		Accepted: len(h.accepted), Unanswered: h.unanswered, Cancelled: len(h.cancelled), Stored: len(snap.orders),
 		Faults: ctrl.injected, ControllerErrors: ctrl.failures, SelfRestarts: sys.selfExits(),
