@@ -12,79 +12,90 @@ import (
 	"github.com/es-outbox/reference/shared/eventstore"
 )
 
-// applyEvents applies events, in order, to table in tx. Their statements go
-// to the server in one round trip (a pgx batch), which is what makes a
-// replay fast.
+// applyEvents applies events, in order, to table in tx. Their statements,
+// a few per batch rather than one per event, go to the server in one round
+// trip (a pgx batch), which is what makes a replay fast.
 func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, events []eventstore.RecordedEvent) error {
 	changes, err := changesOf(ctx, tx, events)
 	if err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	for _, c := range changes {
-		p.apply(b, quote(table), c)
-	}
+	p.apply(b, quote(table), changes)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("apply events %v to %v to %s: %w", events[0].Position, events[len(events)-1].Position, table, err)
 	}
 	return nil
 }
 
-// changesOf pairs each event with the order before and after it. The states
-// are folded by the aggregate itself from the order's stream, loaded once
-// for the whole batch, so that read models agree with the aggregate about
-// what every event means.
+// changesOf returns what events did to each order they touch, in the order
+// of the orders' first events. The states are folded by the aggregate itself,
+// so that read models agree with it about what every event means: from the
+// batch's own events for orders placed in it, else from the order's stream,
+// loaded in one query for the whole batch. An order's events must follow one
+// another without a gap; anything else means an event was skipped or comes
+// twice.
 func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) ([]Change, error) {
-	var streamIDs []string
-	seen := map[string]bool{}
+	var ids, placedBefore []string
+	batch := map[string][]eventstore.RecordedEvent{}
 	for _, e := range events {
-		if !seen[e.StreamID] {
-			seen[e.StreamID] = true
-			streamIDs = append(streamIDs, e.StreamID)
-		}
-	}
-	stored, err := eventstore.LoadStreams(ctx, tx, streamIDs)
-	if err != nil {
-		return nil, err
-	}
-	streams := make(map[string][]order.Event, len(stored))
-	for id, recorded := range stored {
-		decoded := make([]order.Event, len(recorded))
-		for i, e := range recorded {
-			if decoded[i], err = adapters.Events.Decode(e); err != nil {
-				return nil, err
+		stream := batch[e.StreamID]
+		switch {
+		case len(stream) == 0:
+			ids = append(ids, e.StreamID)
+			if e.StreamVersion > 1 {
+				placedBefore = append(placedBefore, e.StreamID)
 			}
+		case e.StreamVersion != stream[len(stream)-1].StreamVersion+1:
+			return nil, fmt.Errorf("event %s is version %d of %s, after version %d: an event was skipped or comes twice",
+				e.ID, e.StreamVersion, e.StreamID, stream[len(stream)-1].StreamVersion)
 		}
-		streams[id] = decoded
+		batch[e.StreamID] = append(stream, e)
+	}
+	var stored map[string][]eventstore.RecordedEvent
+	if len(placedBefore) > 0 {
+		var err error
+		if stored, err = eventstore.LoadStreams(ctx, tx, placedBefore); err != nil {
+			return nil, err
+		}
 	}
 
-	changes := make([]Change, len(events))
-	for i, e := range events {
-		stream := streams[e.StreamID]
-		if int64(len(stream)) < e.StreamVersion {
-			return nil, fmt.Errorf("event %s is version %d of %s, which has %d events", e.ID, e.StreamVersion, e.StreamID, len(stream))
+	changes := make([]Change, len(ids))
+	for i, id := range ids {
+		in := batch[id]
+		first, last := in[0], in[len(in)-1]
+		stream := in
+		if first.StreamVersion > 1 {
+			if stream = stored[id]; int64(len(stream)) < last.StreamVersion {
+				return nil, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stream))
+			}
+			stream = stream[:last.StreamVersion]
 		}
-		c := Change{Event: e}
-		if e.StreamVersion > 1 {
-			if c.Before, err = order.FromEvents(stream[:e.StreamVersion-1]); err != nil {
-				return nil, fmt.Errorf("fold %s before event %s: %w", e.StreamID, e.ID, err)
+		decoded, err := adapters.Events.DecodeAll(stream)
+		if err != nil {
+			return nil, err
+		}
+		c := Change{Event: last}
+		if first.StreamVersion > 1 {
+			if c.Before, err = order.FromEvents(decoded[:first.StreamVersion-1]); err != nil {
+				return nil, fmt.Errorf("fold %s before event %s: %w", id, first.ID, err)
 			}
 		}
-		if c.After, err = order.FromEvents(stream[:e.StreamVersion]); err != nil {
-			return nil, fmt.Errorf("fold %s up to event %s: %w", e.StreamID, e.ID, err)
+		if c.After, err = order.FromEvents(decoded); err != nil {
+			return nil, fmt.Errorf("fold %s up to event %s: %w", id, last.ID, err)
 		}
 		changes[i] = c
 	}
 	return changes, nil
 }
 
-// oneRow checks that a statement applying c changed exactly one row:
-// anything else means an event was applied twice, or one was skipped.
-func oneRow(c Change, table string) func(pgconn.CommandTag) error {
+// rows checks that a statement applying changes changed want rows: anything
+// else means an event was applied twice, or one was skipped.
+func rows(changes []Change, table string, want int) func(pgconn.CommandTag) error {
 	return func(tag pgconn.CommandTag) error {
-		if n := tag.RowsAffected(); n != 1 {
-			return fmt.Errorf("%s: event %s (%s, version %d of %s) changed %d rows, want 1: an event was applied twice or skipped",
-				table, c.Event.ID, c.Event.Type, c.Event.StreamVersion, c.Event.StreamID, n)
+		if n := tag.RowsAffected(); n != int64(want) {
+			return fmt.Errorf("%s: the changes of %d orders up to event %s changed %d rows, want %d: an event was applied twice or skipped",
+				table, len(changes), changes[len(changes)-1].Event.ID, n, want)
 		}
 		return nil
 	}

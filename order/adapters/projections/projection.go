@@ -13,8 +13,9 @@ import (
 	"github.com/es-outbox/reference/shared/eventstore"
 )
 
-// Change is what one event did to an order: the order before the event (nil
-// for the event that placed it) and after it, as the aggregate folds them.
+// Change is what a batch's events did to one order: the order before the
+// first of them (nil if it placed the order) and after the last (Event).
+// Read models apply one Change per order and batch, not one per event.
 type Change struct {
 	Event  eventstore.RecordedEvent
 	Before *order.Order
@@ -26,10 +27,12 @@ type Projection struct {
 	// Name identifies the projection on the command line, in its checkpoint
 	// and in logs; it is also the name of its table.
 	Name string
-	// apply queues onto b the statements that apply c to table (quoted).
-	// Statements that must change exactly one row check it, so that an event
-	// applied twice or out of order fails the batch instead of going unseen.
-	apply func(b *pgx.Batch, table string, c Change)
+	// apply queues onto b the statements that apply a batch's changes, one
+	// per order, to table (quoted): a few statements per batch, each
+	// writing many rows. Statements that must change a known number of rows
+	// check it, so that an event applied twice or out of order fails the
+	// batch instead of going unseen.
+	apply func(b *pgx.Batch, table string, changes []Change)
 }
 
 // All are the order service's projections.

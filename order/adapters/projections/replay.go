@@ -30,6 +30,9 @@ const (
 	// StageRebuilding applies the events, from the first one, to a new table
 	// beside the live one, one batch per transaction.
 	StageRebuilding Stage = "rebuilding"
+	// StageIndexing creates the new table's other indexes, left out while
+	// it filled, then applies the events that arrived meanwhile.
+	StageIndexing Stage = "indexing"
 	// StageSwapping applies the last events and swaps the new table in, in
 	// one transaction.
 	StageSwapping Stage = "swapping"
@@ -77,7 +80,8 @@ type ReplayOptions struct {
 // Replay rebuilds projection p from the first event with no downtime. It
 // fills a new table beside the live one (created LIKE it) in short
 // transactions, catching up with the head while the live table keeps serving
-// reads and the live projector keeps applying new events. Then, in one
+// reads and the live projector keeps applying new events; its indexes other
+// than the unique ones are built once it is full. Then, in one
 // transaction that holds the projector off, it applies the last events, moves
 // the checkpoint to where the new table is, and renames the new table into
 // place. The projector carries on from there.
@@ -109,7 +113,8 @@ type replay struct {
 	conn       *pgx.Conn
 	projection Projection
 	opts       ReplayOptions
-	rebuild    string // the new table's name
+	rebuild    string   // the new table's name
+	indexes    []string // CREATE INDEX statements left for when it is full
 	started    time.Time
 	position   eventstore.Position // of the last event applied to the new table
 	progress   Progress
@@ -127,6 +132,11 @@ func (r *replay) run(ctx context.Context) (err error) {
 	// Unlocking at once lets the next replay start straight away; closing
 	// the connection would release the lock too, but a moment later.
 	defer r.conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lockName)
+	// A rebuild's transactions need not be durable: after a crash the
+	// next replay starts afresh. The swap is.
+	if _, err := r.conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
+		return err
+	}
 	if err := r.createTable(ctx); err != nil {
 		return err
 	}
@@ -141,15 +151,17 @@ func (r *replay) run(ctx context.Context) (err error) {
 	}
 
 	r.report(StageRebuilding, 0)
-	for {
-		applied, err := r.applyNextBatch(ctx)
-		if err != nil {
-			return err
+	if err := r.catchUp(ctx, StageRebuilding); err != nil {
+		return err
+	}
+	r.report(StageIndexing, 0)
+	for _, sql := range r.indexes {
+		if _, err := r.conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("index %s: %w", r.rebuild, err)
 		}
-		r.report(StageRebuilding, applied)
-		if applied < r.opts.BatchSize {
-			break // caught up with the head, near enough for the swap
-		}
+	}
+	if err := r.catchUp(ctx, StageIndexing); err != nil {
+		return err
 	}
 	r.report(StageSwapping, 0)
 	applied, err := r.swap(ctx)
@@ -161,7 +173,11 @@ func (r *replay) run(ctx context.Context) (err error) {
 }
 
 // createTable creates the new table, empty, LIKE the live one, dropping one
-// left by a replay that did not finish.
+// left by a replay that did not finish. Of its indexes it keeps only the
+// unique ones, which applying events needs (updates find rows by them,
+// upserts detect conflicts with them), and keeps the others' definitions
+// for when the table is full: building an index once is much cheaper than
+// updating it row by row.
 func (r *replay) createTable(ctx context.Context) error {
 	for _, sql := range []string{
 		`DROP TABLE IF EXISTS ` + quote(r.rebuild),
@@ -171,7 +187,35 @@ func (r *replay) createTable(ctx context.Context) error {
 			return fmt.Errorf("create table %s: %w", r.rebuild, err)
 		}
 	}
+	rows, _ := r.conn.Query(ctx, `SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+		WHERE indrelid = $1::regclass AND NOT indisunique`, quote(r.rebuild))
+	type index struct{ Name, Definition string }
+	later, err := pgx.CollectRows(rows, pgx.RowToStructByPos[index])
+	if err != nil {
+		return fmt.Errorf("list indexes of %s: %w", r.rebuild, err)
+	}
+	for _, i := range later {
+		if _, err := r.conn.Exec(ctx, `DROP INDEX `+i.Name); err != nil {
+			return fmt.Errorf("drop index %s until %s is full: %w", i.Name, r.rebuild, err)
+		}
+		r.indexes = append(r.indexes, i.Definition)
+	}
 	return nil
+}
+
+// catchUp applies batches to the new table until it is near enough the head
+// for the next stage, reporting them as stage.
+func (r *replay) catchUp(ctx context.Context, stage Stage) error {
+	for {
+		applied, err := r.applyNextBatch(ctx)
+		if err != nil {
+			return err
+		}
+		r.report(stage, applied)
+		if applied < r.opts.BatchSize {
+			return nil
+		}
+	}
 }
 
 // applyNextBatch applies the next batch of events to the new table in a
@@ -208,6 +252,9 @@ func (r *replay) applyBatch(ctx context.Context, tx pgx.Tx, after eventstore.Pos
 func (r *replay) swap(ctx context.Context) (applied int, err error) {
 	live, position := r.projection.Name, r.position
 	err = pgx.BeginFunc(ctx, r.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
+			return err
+		}
 		if err := lockApply(ctx, tx, live); err != nil {
 			return err
 		}

@@ -115,7 +115,7 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 	}()
 	defer func() { stop(); <-projected }()
 	testenv.Eventually(t, 60*time.Second, "the failure listed", func() bool {
-		return strings.Contains(runOK(t, "projections"), "v99")
+		return strings.Contains(projectionLine(t, runOK(t, "projections"), "order_summaries"), "v99")
 	})
 	line := projectionLine(t, runOK(t, "projections"), "order_summaries")
 	if !regexp.MustCompile(`^order_summaries \d+/\d+ 1 \d+(\.\d+)?m?s \S+Z \S+Z event \S+: unknown type order.OrderPaid v99$`).MatchString(line) {

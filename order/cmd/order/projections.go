@@ -158,6 +158,9 @@ func describe(p projections.Progress) string {
 		}
 		return fmt.Sprintf("%s: rebuilding into %s_rebuild: %d of about %d events, %.0f events/s, ETA %s",
 			p.Projection, p.Projection, p.Events, p.Total, p.Rate(), p.Remaining().Round(time.Second))
+	case projections.StageIndexing:
+		return fmt.Sprintf("%s: rebuilt %d events in %s (%.0f events/s); creating the other indexes of %s_rebuild",
+			p.Projection, p.Events, p.Elapsed.Round(time.Millisecond), p.Rate(), p.Projection)
 	case projections.StageSwapping:
 		return fmt.Sprintf("%s: rebuilt %d events in %s (%.0f events/s); applying the last events and swapping it in",
 			p.Projection, p.Events, p.Elapsed.Round(time.Millisecond), p.Rate())
