@@ -87,3 +87,6 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// PeakRSS is the process's peak resident set size so far, in MiB.
+func (p *Process) PeakRSS() (float64, error) { return PeakRSS(p.cmd.Process.Pid) }
