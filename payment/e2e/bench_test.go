@@ -31,6 +31,7 @@ func BenchmarkPlaceToPaid(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.waitForStatus(b, first, "paid")
+		orderCPU, paymentCPU := cpuTime(b, s.order), cpuTime(b, s.payment)
 		var posts errgroup.Group
 		tick := time.NewTicker(time.Second / rate)
 		for range rate * seconds {
@@ -70,6 +71,9 @@ func BenchmarkPlaceToPaid(b *testing.B) {
 		b.ReportMetric(p50, "p50_ms")
 		b.ReportMetric(p99, "p99_ms")
 		b.ReportMetric(throughput, "paid_orders/s")
+		// CPU per order: at 2 cores, what the services can take at most.
+		b.ReportMetric(float64((cpuTime(b, s.order)-orderCPU).Milliseconds())/(rate*seconds), "order_cpu_ms/order")
+		b.ReportMetric(float64((cpuTime(b, s.payment)-paymentCPU).Milliseconds())/(rate*seconds), "payment_cpu_ms/order")
 		reportPeakRSS(b, s.order, "order_peak_rss_MiB")
 		reportPeakRSS(b, s.payment, "payment_peak_rss_MiB")
 	}
@@ -123,4 +127,13 @@ func reportPeakRSS(b *testing.B, p *testenv.Process, unit string) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(rss, unit)
+}
+
+func cpuTime(b *testing.B, p *testenv.Process) time.Duration {
+	b.Helper()
+	cpu, err := p.CPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
 }

@@ -90,3 +90,6 @@ func (b *syncBuffer) String() string {
 
 // PeakRSS is the process's peak resident set size so far, in MiB.
 func (p *Process) PeakRSS() (float64, error) { return PeakRSS(p.cmd.Process.Pid) }
+
+// CPUTime is the CPU time the process has used so far.
+func (p *Process) CPUTime() (time.Duration, error) { return CPUTime(p.cmd.Process.Pid) }
