@@ -25,20 +25,21 @@ import (
 type system struct {
 	orderURL       string
 	brokers        []string
+	orderPool      *pgxpool.Pool
 	paymentPool    *pgxpool.Pool
 	order, payment *testenv.Process
 }
 
 // start runs order and payment as processes on fresh databases and a broker;
 // the gateway approves up to 100.00. env is added to both processes'.
-func start(t *testing.T, env ...string) *system {
+func start(t testing.TB, env ...string) *system {
 	t.Helper()
-	_, orderDB := testenv.Database(t)
+	orderPool, orderDB := testenv.Database(t)
 	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	addr := freeAddr(t)
 	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
-	s := &system{orderURL: "http://" + addr, brokers: brokers, paymentPool: paymentPool}
+	s := &system{orderURL: "http://" + addr, brokers: brokers, orderPool: orderPool, paymentPool: paymentPool}
 	s.order = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
 		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
 	s.payment = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
@@ -53,7 +54,7 @@ func start(t *testing.T, env ...string) *system {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,13 +66,22 @@ func freeAddr(t *testing.T) string {
 // place places an order of one item at unitPrice and returns its id.
 func (s *system) place(t *testing.T, unitPrice int64) string {
 	t.Helper()
+	id, err := s.post(unitPrice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// post is place for any goroutine: it returns what went wrong.
+func (s *system) post(unitPrice int64) (string, error) {
 	req, _ := http.NewRequest(http.MethodPost, s.orderURL+"/v1/orders", strings.NewReader(fmt.Sprintf(
 		`{"customer_id":"c-7","currency":"EUR","items":[{"sku":"book","quantity":1,"unit_price":%d}]}`, unitPrice)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Correlation-ID", "e2e-"+strconv.FormatInt(unitPrice, 10))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer resp.Body.Close()
 	var created struct {
@@ -79,12 +89,12 @@ func (s *system) place(t *testing.T, unitPrice int64) string {
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&created)
 	if resp.StatusCode != http.StatusCreated || created.OrderID == "" {
-		t.Fatalf("POST /v1/orders = %d", resp.StatusCode)
+		return "", fmt.Errorf("POST /v1/orders = %d", resp.StatusCode)
 	}
-	return created.OrderID
+	return created.OrderID, nil
 }
 
-func (s *system) status(t *testing.T, id string) string {
+func (s *system) status(t testing.TB, id string) string {
 	resp, err := http.Get(s.orderURL + "/v1/orders/" + id)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +107,7 @@ func (s *system) status(t *testing.T, id string) string {
 	return o.Status
 }
 
-func (s *system) waitForStatus(t *testing.T, id, want string) {
+func (s *system) waitForStatus(t testing.TB, id, want string) {
 	t.Helper()
 	started := time.Now()
 	testenv.Eventually(t, 30*time.Second, "order "+id+" "+want, func() bool { return s.status(t, id) == want })

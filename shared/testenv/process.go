@@ -87,3 +87,9 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// PeakRSS is the process's peak resident set size so far, in MiB.
+func (p *Process) PeakRSS() (float64, error) { return PeakRSS(p.cmd.Process.Pid) }
+
+// CPUTime is the CPU time the process has used so far.
+func (p *Process) CPUTime() (time.Duration, error) { return CPUTime(p.cmd.Process.Pid) }

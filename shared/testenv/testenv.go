@@ -21,12 +21,17 @@ import (
 // DefaultDatabaseURL is the local server of a development machine.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// Database creates an empty database for the test, applies the migrations,
-// and drops it when the test ends. The server comes from TEST_DATABASE_URL,
-// else DATABASE_URL, else the local default.
+// ServerURL is the PostgreSQL server tests use: TEST_DATABASE_URL, else
+// DATABASE_URL, else the local default.
+func ServerURL() string {
+	return firstNonEmpty(os.Getenv("TEST_DATABASE_URL"), os.Getenv("DATABASE_URL"), DefaultDatabaseURL)
+}
+
+// Database creates an empty database for the test on the ServerURL server,
+// applies the migrations, and drops it when the test ends.
 func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Pool, url string) {
 	t.Helper()
-	base := firstNonEmpty(os.Getenv("TEST_DATABASE_URL"), os.Getenv("DATABASE_URL"), DefaultDatabaseURL)
+	base := ServerURL()
 	name := "test_" + randomHex(6)
 	url, err := postgres.WithDatabase(base, name)
 	if err != nil {
