@@ -19,8 +19,8 @@ import (
 // batch of up to BatchSize events in commit order. One message per event
 // cost four goroutine hand-offs and an ack context per event (subscriber,
 // the router's subscriber decorator, its handler loop, a goroutine per
-// message), about two thirds of the forwarder's time per event; per batch
-// they cost nothing. The routing middleware then decodes the batch into one
+// message), most of the forwarder's time per event; per batch they cost
+// next to nothing. The routing middleware then decodes the batch into one
 // message per event (the message Watermill would carry for it alone) and
 // picks each one's destination.
 //
