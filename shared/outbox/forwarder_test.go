@@ -149,7 +149,7 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 }
 
 // Stopping the forwarder in the middle of a backlog and starting it again
-// loses nothing and, since the stop drains the event in flight before it
+// loses nothing and, since the stop settles the batch in flight before it
 // closes the subscriber, sends nothing twice.
 func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
