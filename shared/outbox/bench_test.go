@@ -158,12 +158,16 @@ func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, poll time.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	return func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			b.Error(err)
 		}
-	}
+	})
+	// Also when the benchmark fails: the database's cleanup waits for the
+	// forwarder's connections.
+	b.Cleanup(stop)
+	return stop
 }
 
 // runRawRelay is the baseline: what a hand-written relay does with the same
@@ -190,11 +194,13 @@ func runRawRelay(b *testing.B, pool *pgxpool.Pool, brokers []string, group, topi
 			}
 		}
 	}()
-	return func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 		producer.Close()
-	}
+	})
+	b.Cleanup(stop)
+	return stop
 }
 
 func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer sarama.SyncProducer, group, topic string) (int, error) {

@@ -33,14 +33,14 @@ func (c *confirmedPosition) get() eventstore.Position {
 }
 
 // confirmedOffsets is the offsets adapter of the forwarder's SQL subscriber.
-// The subscriber stores the offset of the last event acknowledged to the
-// router when a batch ends; the forwarder acknowledges events as soon as they
-// are handed to the Kafka producer, before Kafka answered. So whatever event
-// the subscriber names, this adapter stores the confirmed position instead:
-// an ack deadline, a failed send or a stop in the middle of a batch can never
-// store an offset past an event Kafka has not acknowledged. The update only
-// moves the offset forward, so a forwarder in the same group with an older
-// confirmed position never moves it back.
+// The subscriber stores the offset of the last batch acknowledged to the
+// router; the forwarder acknowledges a batch Kafka refused part of too, so
+// that it is read again from the previous position. So whatever row the
+// subscriber names, this adapter stores the confirmed position instead: a
+// failed send, an ack deadline or a stop can never store an offset past an
+// event Kafka has not acknowledged. The update only moves the offset
+// forward, so a forwarder in the same group with an older confirmed
+// position never moves it back.
 type confirmedOffsets struct {
 	wsql.DefaultPostgreSQLOffsetsAdapter
 	confirmed *confirmedPosition

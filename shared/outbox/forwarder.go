@@ -14,7 +14,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/messaging"
 )
 
@@ -36,7 +35,8 @@ type ForwarderConfig struct {
 	// IdlePollInterval is that wait when nothing was appended for as long:
 	// the fallback should a notification be missed. Default 1s.
 	IdlePollInterval time.Duration
-	// BatchSize is how many events one read returns; default 100.
+	// BatchSize is how many events one read returns, the most one message
+	// of the router carries; default 100.
 	BatchSize int
 	// Logger receives Watermill's logs; nil discards them.
 	Logger watermill.LoggerAdapter
@@ -80,11 +80,12 @@ func (c ForwarderConfig) validate() error {
 }
 
 // Forwarder is a Watermill router that moves events from the events table to
-// Kafka: SQL subscriber → routing middleware → Kafka producer. It sends each
-// batch the subscriber reads without waiting for Kafka, and at the batch's
-// last event waits until Kafka has acknowledged all of it; its offset only
-// ever advances to a position up to which Kafka acknowledged every event, so
-// every event reaches Kafka at least once, in commit order per stream.
+// Kafka: SQL subscriber → routing middleware → Kafka producer. Each message
+// is a batch, everything one read returned: it hands every event to the
+// producer without waiting, then waits until Kafka has acknowledged all of
+// them. Its offset only ever advances to a position up to which Kafka
+// acknowledged every event, so every event reaches Kafka at least once, in
+// commit order per stream.
 type Forwarder struct {
 	router     *message.Router
 	subscriber *wsql.Subscriber
@@ -94,23 +95,15 @@ type Forwarder struct {
 	db         *sql.DB
 	logger     watermill.LoggerAdapter
 
-	// mu is held while an event is being sent or a batch settled; once
-	// draining is set, no event is sent any more and refused is closed at
-	// the first one refused.
+	// mu is held while a batch is sent and settled; once draining is set,
+	// no batch is sent any more and refused is closed at the first one
+	// refused.
 	mu       sync.Mutex
-	batch    batchProgress
 	draining bool
 	refused  chan struct{}
 }
 
-// batchProgress is how far the forwarder got in the batch being sent.
-type batchProgress struct {
-	sent     int                 // events of the batch sent, all in order
-	lastSent eventstore.Position // position of the last of them
-	failed   bool                // a send failed or an event was missed: confirm nothing of this batch
-}
-
-// errDraining refuses events while the forwarder stops; the subscriber keeps
+// errDraining refuses batches while the forwarder stops; the subscriber keeps
 // them unacknowledged, so they are sent after the restart, once.
 var errDraining = errors.New("outbox: forwarder is stopping")
 
@@ -150,23 +143,24 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		logger: cfg.Logger, refused: make(chan struct{})}
 	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
-	// the batch's (see settle), and a routing error does not pass by
-	// retrying; a nacked event is offered again every ResendInterval.
+	// the batch's (see forward), and a routing error does not pass by
+	// retrying; a nacked batch is offered again every ResendInterval.
 	handler.AddMiddleware(Routing(cfg.Routes...))
 	return f, nil
 }
 
-// forward hands the event to the Kafka producer for the destination the
-// routing middleware chose and returns at once, so the subscriber offers the
-// next event; at the batch's last event it settles the batch first.
-func (f *Forwarder) forward(msg *message.Message) error {
-	d, ok := DestinationFromContext(msg.Context())
+// forward hands every event of a batch to the Kafka producer for the
+// destination the routing middleware chose, then settles the batch: it
+// waits until Kafka has answered for every event and, if none failed,
+// confirms the batch's last position. If one failed, nothing of the batch
+// is confirmed: the subscriber stores the previous confirmed position and
+// reads the whole batch again. Resending it (rather than only what failed)
+// keeps each stream's events in order after the failed one; consumers
+// dedupe what arrives twice.
+func (f *Forwarder) forward(batch *message.Message) error {
+	events, ok := routedEvents(batch.Context())
 	if !ok {
-		return fmt.Errorf("outbox: event %s has no destination; is the routing middleware installed?", msg.UUID)
-	}
-	read, err := readPlaceOf(msg)
-	if err != nil {
-		return err
+		return fmt.Errorf("outbox: batch %s is not routed; is the routing middleware installed?", batch.UUID)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -178,50 +172,28 @@ func (f *Forwarder) forward(msg *message.Message) error {
 		}
 		return errDraining
 	}
-	if read.first() {
-		// Every read starts at the stored offset, which is confirmed.
-		f.batch = batchProgress{}
+	for _, e := range events {
+		_, span := messaging.StartSend(e.msg, e.destination.Topic, e.destination.Key)
+		f.sender.send(e.destination, e.msg, span)
 	}
-	if read.Place != f.batch.sent+1 {
-		f.batch.failed = true
+	if err := f.sender.flush(); err != nil {
+		f.logger.Error("Kafka refused an event; the batch will be sent again", err, watermill.LogFields{"events": len(events)})
+		return nil
 	}
-	_, span := messaging.StartSend(msg, d.Topic, d.Key)
-	if err := f.sender.send(d.Topic, d.Key, msg, span); err != nil {
-		messaging.End(span, err)
-		return err
-	}
-	f.batch.sent, f.batch.lastSent = read.Place, read.Position
-	if read.last() {
-		f.settle()
+	if len(events) > 0 {
+		f.confirmed.advance(events[len(events)-1].position)
 	}
 	return nil
 }
 
-// settle waits until Kafka has answered for every event sent and, if none of
-// this batch failed, confirms the batch up to its last sent event. If one
-// failed, nothing of the batch is confirmed: the subscriber stores the
-// previous confirmed position and reads the whole batch again. Resending it
-// (rather than only what failed) keeps each stream's events in order after
-// the failed one; consumers dedupe what arrives twice.
-func (f *Forwarder) settle() {
-	if err := f.sender.flush(); err != nil {
-		f.batch.failed = true
-		f.logger.Error("Kafka refused an event; the batch will be sent again", err, watermill.LogFields{"events_sent": f.batch.sent})
-	}
-	if !f.batch.failed && f.batch.sent > 0 {
-		f.confirmed.advance(f.batch.lastSent)
-	}
-}
-
-// drain stops sending: it settles what was sent, then waits for the
-// subscriber to take the last event's acknowledgement, which it shows by
-// offering the next event (refused) or by a short quiet spell when the
-// batch ended. Closing the subscriber then makes it store the confirmed
-// position, so nothing sent is sent again after a restart.
+// drain stops sending (a batch being sent is settled first, under mu), then
+// waits for the subscriber to take the last batch's acknowledgement, which
+// it shows by offering the next batch (refused) or by a short quiet spell
+// when there was none. Closing the subscriber then makes it store the
+// confirmed position, so nothing sent is sent again after a restart.
 func (f *Forwarder) drain() {
 	f.mu.Lock()
 	f.draining = true
-	f.settle()
 	f.mu.Unlock()
 	select {
 	case <-f.refused:

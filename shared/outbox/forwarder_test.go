@@ -149,7 +149,7 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 }
 
 // Stopping the forwarder in the middle of a backlog and starting it again
-// loses nothing and, since the stop drains the event in flight before it
+// loses nothing and, since the stop settles the batch in flight before it
 // closes the subscriber, sends nothing twice.
 func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
@@ -216,5 +216,34 @@ func TestForwarderWokenByAppendNotification(t *testing.T) {
 	appendEvents(t, pool, "order", 1, 1)
 	if records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second); len(records) != 1 {
 		t.Fatalf("got %d records after an append to an idle forwarder, want 1", len(records))
+	}
+}
+
+// An event no route matches stops the forwarder before it: the batch that
+// holds it sends nothing, the batches before it are sent and confirmed, and
+// the stored offset never passes it.
+func TestForwarderStopsAtUnroutedEventWithoutSkippingIt(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers := testenv.Kafka(t)
+	var ids []string
+	for i, eventType := range []string{"order.Tested", "order.Tested", "unrouted.Tested", "order.Tested"} {
+		e := eventstore.Event{ID: uuid.NewString(), Type: eventType, SchemaVersion: 1, Payload: []byte(`{}`)}
+		if err := eventstore.Append(context.Background(), pool, fmt.Sprint("order-", i), 0, eventstore.Context{}, e); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	startForwarder(t, pool, brokers, 2) // batches [0 1] [2 3]
+
+	records := testenv.Records(t, brokers, "order.events", 3, 3*time.Second)
+	var sent []string
+	for _, r := range records {
+		sent = append(sent, testenv.Header(r, "event_id"))
+	}
+	if fmt.Sprint(sent) != fmt.Sprint(ids[:2]) {
+		t.Errorf("sent %v, want the batch before the unrouted event, %v", sent, ids[:2])
+	}
+	if stored := eventsUpTo(t, pool, storedOffset(t, pool)); fmt.Sprint(stored) != fmt.Sprint(ids[:2]) {
+		t.Errorf("stored offset covers %v, want %v", stored, ids[:2])
 	}
 }

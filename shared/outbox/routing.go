@@ -16,36 +16,51 @@ type Route struct {
 	Topic           string
 }
 
-// Destination is where one message goes: its Kafka topic and partition key.
+// Destination is where one event goes: its Kafka topic and partition key.
 type Destination struct {
 	Topic string
 	Key   string
 }
 
-type destinationKey struct{}
+type routedKey struct{}
 
-// DestinationFromContext returns the destination the routing middleware chose.
-func DestinationFromContext(ctx context.Context) (Destination, bool) {
-	d, ok := ctx.Value(destinationKey{}).(Destination)
-	return d, ok
+// routedEvents returns the events of a batch message, each with the
+// destination the routing middleware chose for it.
+func routedEvents(ctx context.Context) ([]forwardedEvent, bool) {
+	events, ok := ctx.Value(routedKey{}).([]forwardedEvent)
+	return events, ok
 }
 
-// Routing is the middleware that picks each event's Kafka topic from its type
-// (the first matching route) and its partition key from its stream id, so all
-// events of one aggregate land on one partition, in order. An event no route
-// matches is an error: the forwarder stops on it rather than skip it.
+// Routing is the middleware that decodes a batch message (one per read of
+// the events table) into its events and picks each event's Kafka topic from
+// its type (the first matching route) and its partition key from its stream
+// id, so all events of one aggregate land on one partition, in order. An
+// event no route matches is an error for its whole batch, before any of it
+// is sent: the forwarder stops on it rather than skip it.
 func Routing(routes ...Route) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			eventType := msg.Metadata.Get(messaging.EventTypeKey)
-			for _, r := range routes {
-				if strings.HasPrefix(eventType, r.EventTypePrefix) {
-					d := Destination{Topic: r.Topic, Key: msg.Metadata.Get(messaging.StreamIDKey)}
-					msg.SetContext(context.WithValue(msg.Context(), destinationKey{}, d))
-					return h(msg)
+		return func(batch *message.Message) ([]*message.Message, error) {
+			events, err := batchEvents(batch)
+			if err != nil {
+				return nil, err
+			}
+			for i := range events {
+				if events[i].destination, err = route(routes, events[i].msg); err != nil {
+					return nil, err
 				}
 			}
-			return nil, fmt.Errorf("outbox: no route for event %s of type %q", msg.UUID, eventType)
+			batch.SetContext(context.WithValue(batch.Context(), routedKey{}, events))
+			return h(batch)
 		}
 	}
+}
+
+func route(routes []Route, msg *message.Message) (Destination, error) {
+	eventType := msg.Metadata.Get(messaging.EventTypeKey)
+	for _, r := range routes {
+		if strings.HasPrefix(eventType, r.EventTypePrefix) {
+			return Destination{Topic: r.Topic, Key: msg.Metadata.Get(messaging.StreamIDKey)}, nil
+		}
+	}
+	return Destination{}, fmt.Errorf("outbox: no route for event %s of type %q", msg.UUID, eventType)
 }

@@ -6,15 +6,13 @@ package outbox
 
 import (
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 
+	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // EventsTopic is the Watermill SQL topic name under which the events table is read.
@@ -38,10 +36,7 @@ type EventsSchemaAdapter struct {
 
 // SelectQuery reads the next batch after the consumer group's offset. The
 // offset row is locked (FOR UPDATE) so that two forwarders in the same group
-// never send the same batch at the same time. Each row also gets its place
-// in the batch and the batch's size, counted after the LIMIT so that the
-// count costs nothing however large the backlog: the forwarder settles the
-// batch with Kafka at its last event.
+// never send the same batch at the same time.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := a.BatchSize
@@ -50,78 +45,71 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 	}
 	return wsql.Query{
 		Query: `
-		WITH last_processed AS (` + next.Query + `),
-		batch AS (
-			SELECT events.*, row_number() OVER (ORDER BY transaction_id, global_position) AS place FROM events
-			WHERE (transaction_id, global_position) > (
-					(SELECT last_processed_transaction_id FROM last_processed),
-					(SELECT offset_acked FROM last_processed))
-			  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY transaction_id, global_position
-			LIMIT ` + strconv.Itoa(batch) + `)
-		SELECT ` + forwardedColumns + `, place, count(*) OVER () AS batch_size FROM batch
-		ORDER BY place`,
+		WITH last_processed AS (` + next.Query + `)
+		SELECT ` + forwardedColumns + ` FROM events
+		WHERE (transaction_id, global_position) > (
+				(SELECT last_processed_transaction_id FROM last_processed),
+				(SELECT offset_acked FROM last_processed))
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, global_position
+		LIMIT ` + strconv.Itoa(batch),
 		Args: next.Args,
 	}
 }
 
-// forwardedColumns are the columns UnmarshalMessage scans: what goes to
-// Kafka and the event's position. Fewer than eventstore.SelectColumns (no
-// recorded_at) because every row of a batch is scanned through database/sql
-// before its first event is sent. The transaction id is text under another
-// name for the reason SelectColumns gives.
+// forwardedColumns are the columns of each event in a batch message (see
+// batchEvents): what goes to Kafka and the event's position, all as text.
+// Fewer than eventstore.SelectColumns (no recorded_at) because every row of
+// a batch is scanned through database/sql before its first event is sent.
+// The transaction id is text under another name for the reason
+// SelectColumns gives.
 const forwardedColumns = `global_position, transaction_id::text AS transaction_id_text, stream_id, stream_version,
 	event_id::text, event_type, schema_version, payload, correlation_id, metadata`
 
-// metadataEntries sizes each message's metadata map once: the seven entries
-// UnmarshalMessage sets and a traceparent stored with the event. Eight
-// entries is also the most a Go map holds in its smallest form.
-const metadataEntries = 7 + 1
-
-// scannedEvent is where UnmarshalMessage scans a row: one allocation, where
-// separate variables passed to Scan would escape one by one.
-type scannedEvent struct {
-	place                                 readPlace
-	txID, id, eventType, streamID, corrID string
-	streamVersion                         int64
-	schemaVersion                         int
-	payload                               []byte
-	metadata                              sql.RawBytes
+// batchRows is what the SQL subscriber hands UnmarshalMessage: its *sql.Rows.
+type batchRows interface {
+	wsql.Scanner
+	Next() bool
+	Err() error
 }
 
-// UnmarshalMessage turns a row into a message whose UUID is the event id and
-// whose metadata carries the event's identity, correlation id and trace
-// context, and, for the forwarder only, its read place.
+// UnmarshalMessage turns every row the query returned into one batch
+// message (see batchEvents): the subscriber hands it the first row, and it
+// reads the others itself, so the subscriber finds no more rows after it.
+// Each column is scanned as raw bytes into the same variables, row after
+// row, and appended to the message's payload: no allocation per column.
 func (a EventsSchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
-	e := new(scannedEvent)
-	err := row.Scan(&e.place.Position.GlobalPosition, &e.txID, &e.streamID, &e.streamVersion, &e.id, &e.eventType,
-		&e.schemaVersion, &e.payload, &e.corrID, &e.metadata, &e.place.Place, &e.place.Size)
-	if err != nil {
-		return wsql.Row{}, fmt.Errorf("outbox: scan event: %w", err)
+	rows, ok := row.(batchRows)
+	if !ok {
+		return wsql.Row{}, fmt.Errorf("outbox: EventsSchemaAdapter reads a whole batch and needs the query's rows, not a %T", row)
 	}
-	if e.place.Position.TransactionID, err = strconv.ParseUint(e.txID, 10, 64); err != nil {
-		return wsql.Row{}, fmt.Errorf("outbox: transaction id %q of event %s: %w", e.txID, e.id, err)
+	var cols [batchColumns]sql.RawBytes
+	var dest [batchColumns]any
+	for i := range cols {
+		dest[i] = &cols[i]
 	}
-	msg := message.NewMessage(e.id, message.Payload(e.payload))
-	// Metadata is scanned as raw bytes (valid until the next row) and
-	// decoded once, straight into the message's map.
-	msg.Metadata = make(message.Metadata, metadataEntries)
-	if err := json.Unmarshal(e.metadata, &msg.Metadata); err != nil {
-		return wsql.Row{}, fmt.Errorf("outbox: metadata of event %s: %w", e.id, err)
+	var payload []byte
+	var last int64
+	for more := true; more; more = rows.Next() {
+		if err := rows.Scan(dest[:]...); err != nil {
+			return wsql.Row{}, fmt.Errorf("outbox: scan event: %w", err)
+		}
+		var err error
+		if last, err = strconv.ParseInt(string(cols[0]), 10, 64); err != nil {
+			return wsql.Row{}, fmt.Errorf("outbox: global position %q: %w", cols[0], err)
+		}
+		payload = appendRow(payload, &cols)
 	}
-	msg.Metadata.Set(messaging.EventIDKey, e.id)
-	msg.Metadata.Set(messaging.EventTypeKey, e.eventType)
-	msg.Metadata.Set(messaging.SchemaVersionKey, strconv.Itoa(e.schemaVersion))
-	msg.Metadata.Set(messaging.StreamIDKey, e.streamID)
-	msg.Metadata.Set(messaging.StreamVersionKey, strconv.FormatInt(e.streamVersion, 10))
-	msg.Metadata.Set(messaging.CorrelationIDKey, e.corrID)
-	setReadPlace(msg, e.place)
+	if err := rows.Err(); err != nil {
+		return wsql.Row{}, fmt.Errorf("outbox: read events: %w", err)
+	}
+	batch := message.NewMessage(watermill.NewULID(), payload)
 	return wsql.Row{
-		Offset: e.place.Position.GlobalPosition,
-		UUID:   []byte(e.id),
-		Msg:    msg,
-		// The stock offsets adapter stores this as last_processed_transaction_id.
-		ExtraData: map[string]any{"transaction_id": e.txID},
+		// Not stored (the forwarder's offsets adapter stores the position
+		// Kafka confirmed), but the subscriber takes 0 for nothing read.
+		Offset: last,
+		UUID:   []byte(batch.UUID),
+		Msg:    batch,
 	}, nil
 }
 

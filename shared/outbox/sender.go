@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -50,31 +49,23 @@ func newAsyncSender(brokers []string) (*asyncSender, error) {
 	return s, nil
 }
 
-// send hands msg to the producer, keyed with key; span ends when Kafka
-// answers for it.
-func (s *asyncSender) send(topic, key string, msg *message.Message, span trace.Span) error {
-	record, err := kafkaRecord(topic, key, msg)
-	if err != nil {
-		return err
-	}
+// send hands msg to the producer for d; span ends when Kafka answers for it.
+func (s *asyncSender) send(d Destination, msg *message.Message, span trace.Span) {
+	record := kafkaRecord(d, msg)
 	record.Metadata = span
 	s.mu.Lock()
 	s.pending++
 	s.mu.Unlock()
 	s.producer.Input() <- record
-	return nil
 }
 
 // kafkaRecord is msg as a Kafka record in watermill-kafka's format (the
 // message UUID under wkafka.UUIDHeaderKey and each metadata entry as a
 // header), which consumers read with its DefaultMarshaler. It is built here
-// rather than by that marshaler because it runs for every event: the read
-// place never becomes a header, and all header keys and values share one
-// buffer instead of taking two allocations per entry.
-func kafkaRecord(topic, key string, msg *message.Message) (*sarama.ProducerMessage, error) {
-	if _, ok := msg.Metadata[wkafka.UUIDHeaderKey]; ok {
-		return nil, fmt.Errorf("outbox: metadata %s of event %s is reserved for the message UUID", wkafka.UUIDHeaderKey, msg.UUID)
-	}
+// rather than by that marshaler because it runs for every event: all header
+// keys and values share one buffer instead of taking two allocations per
+// entry. (batchEvents refuses metadata that would hide the UUID header.)
+func kafkaRecord(d Destination, msg *message.Message) *sarama.ProducerMessage {
 	size := len(wkafka.UUIDHeaderKey) + len(msg.UUID)
 	for k, v := range msg.Metadata {
 		size += len(k) + len(v)
@@ -89,11 +80,9 @@ func kafkaRecord(topic, key string, msg *message.Message) (*sarama.ProducerMessa
 	}
 	add(wkafka.UUIDHeaderKey, msg.UUID)
 	for k, v := range msg.Metadata {
-		if k != readPlaceKey {
-			add(k, v)
-		}
+		add(k, v)
 	}
-	return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(msg.Payload), Headers: headers}, nil
+	return &sarama.ProducerMessage{Topic: d.Topic, Key: sarama.StringEncoder(d.Key), Value: sarama.ByteEncoder(msg.Payload), Headers: headers}
 }
 
 func (s *asyncSender) answer(record *sarama.ProducerMessage, err error) {
