@@ -37,17 +37,22 @@ func (r *replica) run() error {
 	return nil
 }
 
+// hold keeps the replica down (the supervisor leaves it alone until run is
+// called again) and returns its process, nil if it never started.
+func (r *replica) hold() *process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = true
+	return r.proc
+}
+
 // crash kills the replica with SIGKILL (or stops it with SIGTERM) and keeps
 // it down until run is called again.
 func (r *replica) crash(graceful bool) {
-	r.mu.Lock()
-	p := r.proc
-	r.held = true
-	r.mu.Unlock()
 	if graceful {
-		p.stop(30 * time.Second)
+		r.hold().stop(30 * time.Second)
 	} else {
-		p.kill()
+		r.hold().kill()
 	}
 }
 
@@ -76,21 +81,13 @@ func (r *replica) supervise(ctx context.Context) {
 // dumpStacks ends the replica with a dump of its goroutines in its log and
 // keeps it down.
 func (r *replica) dumpStacks() {
-	r.mu.Lock()
-	p := r.proc
-	r.held = true
-	r.mu.Unlock()
-	if p != nil {
+	if p := r.hold(); p != nil {
 		p.dumpStacks()
 	}
 }
 
 func (r *replica) shutdown() {
-	r.mu.Lock()
-	p := r.proc
-	r.held = true
-	r.mu.Unlock()
-	if p != nil {
+	if p := r.hold(); p != nil {
 		p.stop(10 * time.Second)
 	}
 }

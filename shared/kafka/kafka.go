@@ -7,6 +7,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // LogClientTo sends Sarama's own log (group joins, claims, retries,
@@ -36,17 +38,17 @@ func saramaConfig(clientID string) *sarama.Config {
 	return cfg
 }
 
-// ProducerConfig is for producers that must not lose or duplicate a message
-// they were told was sent: acks from all in-sync replicas, idempotence.
+// ProducerConfig is for Sarama producers that must not lose or duplicate a
+// message they were told was sent (poison and requeue publishers): acks from
+// all in-sync replicas, idempotence. They send one message at a time; a
+// producer that must keep many in flight in order is NewOrderedProducer.
 func ProducerConfig(clientID string) *sarama.Config {
 	cfg := saramaConfig(clientID)
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
 	// Retry for about half a minute, as Kafka's own producer does (it retries
-	// until its delivery timeout): the idempotent producer retries in order,
-	// while a message it gives up on lets later ones of its partition overtake
-	// it until the forwarder sends its batch again.
+	// until its delivery timeout), so that a short broker outage is no error.
 	cfg.Producer.Retry.Max = 30
 	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
 		return min(100*time.Millisecond<<min(retries, 4), time.Second)
@@ -102,15 +104,38 @@ func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logge
 	return pub, nil
 }
 
-// NewAsyncProducer returns a Sarama producer that sends without waiting for
-// each acknowledgement, with ProducerConfig's guarantees: acks=all and
-// idempotence keep each partition in order, retries included.
-func NewAsyncProducer(brokers []string, clientID string) (sarama.AsyncProducer, error) {
-	producer, err := sarama.NewAsyncProducer(brokers, ProducerConfig(clientID))
+// NewOrderedProducer returns a franz-go client for producers that must
+// keep each partition in order whatever happens to the broker: the
+// outbox forwarder. Like ProducerConfig it waits for acks from all in-sync
+// replicas and is idempotent; unlike Sarama it retries a record until Kafka
+// takes it, and if one ever fails, it fails every later record of its
+// partition too, so a resend restores the order. Sarama's AsyncProducer
+// gives up on a record at once in some paths while the broker is away (no
+// metadata, circuit breaker open) and sends later records of the same
+// partition under a new epoch: after a broker restart, later events arrived
+// before earlier ones. Keys go to the same partitions as with Sarama's
+// default partitioner (FNV-1a), so both clients agree on where a stream is.
+func NewOrderedProducer(brokers []string, clientID string) (*kgo.Client, error) {
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID(clientID),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(saramaPartitioner),
+		kgo.ProducerLinger(0), // the forwarder hands over whole batches: send at once
+	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer for %s: %w", strings.Join(brokers, ","), err)
 	}
-	return producer, nil
+	return client, nil
+}
+
+// saramaPartitioner puts a key where Sarama's default partitioner does.
+var saramaPartitioner = kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
+
+func fnv32a(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return h.Sum32()
 }
 
 // NewSubscriber returns a Watermill subscriber in the given consumer group.

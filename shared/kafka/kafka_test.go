@@ -1,6 +1,32 @@
 package kafka
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The forwarder (franz-go) and the Sarama producers (poison, requeue) must
+// put a stream's events in the same partition, or a requeued event could
+// overtake its stream's earlier ones.
+func TestOrderedProducerPartitionsKeysAsSarama(t *testing.T) {
+	for _, partitions := range []int{1, 3, 4, 12} {
+		ours := saramaPartitioner.ForTopic("order.events")
+		theirs := sarama.NewHashPartitioner("order.events")
+		for i := range 1000 {
+			key := fmt.Sprintf("order-%d-%x", i, i*7919)
+			want, err := theirs.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, int32(partitions))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ours.Partition(&kgo.Record{Key: []byte(key)}, partitions); got != int(want) {
+				t.Fatalf("key %q of %d partitions: franz-go chose %d, Sarama %d", key, partitions, got, want)
+			}
+		}
+	}
+}
 
 // A consumer whose JoinGroup may wait at the coordinator longer than the
 // client reads for its answer never rejoins a group that has to wait for a

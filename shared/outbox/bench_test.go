@@ -8,19 +8,20 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -87,10 +88,10 @@ func BenchmarkLatency(b *testing.B) {
 		raw := measureLatency(b, pool, brokers, "bench.raw", rate, seconds)
 		stopRelay()
 
-		b.ReportMetric(percentile(fwd, 50), "p50_ms")
-		b.ReportMetric(percentile(fwd, 99), "p99_ms")
-		b.ReportMetric(percentile(raw, 50), "baseline_p50_ms")
-		b.ReportMetric(percentile(raw, 99), "baseline_p99_ms")
+		b.ReportMetric(testenv.Percentile(fwd, 50), "p50_ms")
+		b.ReportMetric(testenv.Percentile(fwd, 99), "p99_ms")
+		b.ReportMetric(testenv.Percentile(raw, 50), "baseline_p50_ms")
+		b.ReportMetric(testenv.Percentile(raw, 99), "baseline_p99_ms")
 	}
 }
 
@@ -173,8 +174,12 @@ func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, poll time.
 // runRawRelay is the baseline: what a hand-written relay does with the same
 // table, visibility rule and offsets, sending a whole batch per produce call.
 func runRawRelay(b *testing.B, pool *pgxpool.Pool, brokers []string, group, topic string, poll time.Duration) (stop func()) {
-	producer, err := sarama.NewSyncProducer(brokers, kafka.ProducerConfig("raw-relay"))
+	producer, err := kafka.NewOrderedProducer(brokers, "raw-relay") // the forwarder's client, so that the designs are compared
 	if err != nil {
+		b.Fatal(err)
+	}
+	// Like the forwarder's topics, the relay's exists before it produces.
+	if _, err := kadm.NewClient(producer).CreateTopic(context.Background(), 4, 1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -203,7 +208,7 @@ func runRawRelay(b *testing.B, pool *pgxpool.Pool, brokers []string, group, topi
 	return stop
 }
 
-func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer sarama.SyncProducer, group, topic string) (int, error) {
+func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer *kgo.Client, group, topic string) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var pos int64
@@ -216,12 +221,12 @@ func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer sarama.SyncPro
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		msgs := make([]*sarama.ProducerMessage, len(events))
+		records := make([]*kgo.Record, len(events))
 		for i, e := range events {
-			msgs[i] = &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(e.StreamID), Value: sarama.ByteEncoder(e.Payload),
-				Headers: []sarama.RecordHeader{{Key: []byte("event_id"), Value: []byte(e.ID)}}}
+			records[i] = &kgo.Record{Topic: topic, Key: []byte(e.StreamID), Value: e.Payload,
+				Headers: []kgo.RecordHeader{{Key: "event_id", Value: []byte(e.ID)}}}
 		}
-		if err := producer.SendMessages(msgs); err != nil {
+		if err := producer.ProduceSync(ctx, records...).FirstErr(); err != nil {
 			return err
 		}
 		last := events[len(events)-1].Position
@@ -302,10 +307,4 @@ func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic st
 		latencies = append(latencies, float64(received[c.id].Sub(c.at).Microseconds())/1000)
 	}
 	return latencies
-}
-
-func percentile(values []float64, p float64) float64 {
-	s := slices.Clone(values)
-	slices.Sort(s)
-	return s[int(float64(len(s)-1)*p/100)]
 }

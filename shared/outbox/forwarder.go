@@ -89,7 +89,7 @@ func (c ForwarderConfig) validate() error {
 type Forwarder struct {
 	router     *message.Router
 	subscriber *wsql.Subscriber
-	sender     *asyncSender
+	sender     *sender
 	confirmed  *confirmedPosition
 	wakeUp     *wakeUp
 	db         *sql.DB
@@ -128,7 +128,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: SQL subscriber: %w", err)
 	}
-	sender, err := newAsyncSender(cfg.Brokers)
+	sender, err := newSender(cfg.Brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +192,11 @@ func (f *Forwarder) forward(batch *message.Message) error {
 // when there was none. Closing the subscriber then makes it store the
 // confirmed position, so nothing sent is sent again after a restart.
 func (f *Forwarder) drain() {
+	// A batch waiting for a broker that is away would hold the stop for as
+	// long as the outage lasts; after abortTimeout its events are failed
+	// (so it is not confirmed, and is sent again after a restart).
+	abort := time.AfterFunc(abortTimeout, f.sender.abort)
+	defer abort.Stop()
 	f.mu.Lock()
 	f.draining = true
 	f.mu.Unlock()

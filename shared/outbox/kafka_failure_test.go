@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/devkafka"
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -66,15 +70,7 @@ func TestForwarderRefusedByKafkaMidBatchLosesNothingAndStoresNoOffsetPastIt(t *t
 
 	restored.Store(true)
 	records := testenv.Records(t, brokers, "order.events", 300, 60*time.Second)
-	seen := map[string][]string{}
-	firstSeen := map[string]bool{}
-	for _, r := range records {
-		id := testenv.Header(r, "event_id")
-		if !firstSeen[id] {
-			firstSeen[id] = true
-			seen[string(r.Key)] = append(seen[string(r.Key)], id)
-		}
-	}
+	seen := firstArrivals(records)
 	for stream, want := range ids {
 		if fmt.Sprint(seen[stream]) != fmt.Sprint(want) {
 			t.Errorf("stream %s arrived (first occurrences) as %v, want %v", stream, seen[stream], want)
@@ -117,4 +113,91 @@ func eventsUpTo(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) []strin
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// The broker goes away twice while events are being appended and forwarded,
+// and comes back with its data. Every event arrives, and each stream's events
+// first arrive in stream order: a producer that gave up on an event while
+// the broker was away must not let a later event of its partition overtake
+// it when the broker is back.
+func TestForwarderKeepsStreamOrderAcrossBrokerRestarts(t *testing.T) {
+	if os.Getenv("TEST_KAFKA_BROKERS") != "" {
+		t.Skip("needs the in-process broker to restart it")
+	}
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	bin := testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	args := []string{"--port", port, "--data-dir", t.TempDir(), "--partitions", "4"}
+	broker := testenv.Start(t, bin, nil, args...)
+	testenv.Eventually(t, 10*time.Second, "the broker listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	startForwarder(t, pool, []string{addr}, 100)
+
+	const streams, perStream = 20, 200 // about 300 events/s for about 14 s, through both outages
+	appended := make(chan map[string][]string, 1)
+	go func() {
+		ids := map[string][]string{}
+		defer func() { appended <- ids }()
+		for v := range perStream {
+			for s := range streams {
+				stream := fmt.Sprintf("order-%d", s)
+				e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}
+				if err := eventstore.Append(context.Background(), pool, stream, int64(v), eventstore.Context{}, e); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				ids[stream] = append(ids[stream], e.ID)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	for range 2 {
+		time.Sleep(2 * time.Second)
+		broker.Kill() // kill -9: connections and requests in flight die with it
+		time.Sleep(5 * time.Second)
+		broker = testenv.Start(t, bin, nil, args...)
+	}
+	ids := <-appended
+
+	seen := firstArrivals(testenv.Records(t, []string{addr}, "order.events", streams*perStream, 90*time.Second))
+	for stream, want := range ids {
+		if got := seen[stream]; !slices.Equal(got, want) {
+			t.Errorf("stream %s: %d of %d events arrived, first occurrences out of stream order at position %d",
+				stream, len(got), len(want), firstDifference(got, want))
+		}
+	}
+}
+
+// firstArrivals returns, per key (stream), the event ids in the order of
+// their first record: what a consumer that skips repeats sees.
+func firstArrivals(records []*kgo.Record) map[string][]string {
+	arrived := map[string][]string{}
+	seen := map[string]bool{}
+	for _, r := range records {
+		if id := testenv.Header(r, "event_id"); !seen[id] {
+			seen[id] = true
+			arrived[string(r.Key)] = append(arrived[string(r.Key)], id)
+		}
+	}
+	return arrived
+}
+
+func firstDifference(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }

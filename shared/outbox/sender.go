@@ -1,121 +1,111 @@
 package outbox
 
 import (
+	"context"
 	"sync"
+	"time"
 
-	"github.com/IBM/sarama"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/messaging"
 )
 
-// asyncSender hands events to a Sarama AsyncProducer without waiting for
-// Kafka, so that the producer batches them, and lets the forwarder wait
-// (flush) until Kafka has answered for every event handed over so far.
-// Waiting for each event instead costs one Kafka round trip per event.
-type asyncSender struct {
-	producer  sarama.AsyncProducer
-	collected sync.WaitGroup
+// sender hands events to a Kafka producer without waiting for Kafka, so
+// that the producer batches them, and lets the forwarder wait (flush) until
+// Kafka has answered for every event handed over so far. Waiting for each
+// event instead costs one Kafka round trip per event. The producer is
+// kafka.NewOrderedProducer: it keeps each partition in order through broker
+// outages, which per-stream order depends on.
+type sender struct {
+	client  *kgo.Client
+	pending sync.WaitGroup // events handed over that Kafka has not answered for
 
-	mu       sync.Mutex
-	answered *sync.Cond // signalled whenever pending drops to zero
-	pending  int        // events handed over that Kafka has not answered for
-	failure  error      // the first send that failed since the last flush
+	mu      sync.Mutex
+	failure error // the first send that failed since the last flush
 }
 
-func newAsyncSender(brokers []string) (*asyncSender, error) {
-	producer, err := kafka.NewAsyncProducer(brokers, "forwarder")
+func newSender(brokers []string) (*sender, error) {
+	client, err := kafka.NewOrderedProducer(brokers, "forwarder")
 	if err != nil {
 		return nil, err
 	}
-	s := &asyncSender{producer: producer}
-	s.answered = sync.NewCond(&s.mu)
-	s.collected.Add(2)
-	go func() {
-		defer s.collected.Done()
-		for m := range producer.Successes() {
-			s.answer(m, nil)
-		}
-	}()
-	go func() {
-		defer s.collected.Done()
-		for e := range producer.Errors() {
-			s.answer(e.Msg, e.Err)
-		}
-	}()
-	return s, nil
+	return &sender{client: client}, nil
 }
 
 // send hands msg to the producer for d; span ends when Kafka answers for it.
-func (s *asyncSender) send(d Destination, msg *message.Message, span trace.Span) {
-	record := kafkaRecord(d, msg)
-	record.Metadata = span
-	s.mu.Lock()
-	s.pending++
-	s.mu.Unlock()
-	s.producer.Input() <- record
+func (s *sender) send(d Destination, msg *message.Message, span trace.Span) {
+	s.pending.Add(1)
+	s.client.Produce(context.Background(), kafkaRecord(d, msg), func(_ *kgo.Record, err error) {
+		messaging.End(span, err)
+		if err != nil {
+			s.mu.Lock()
+			if s.failure == nil {
+				s.failure = err
+			}
+			s.mu.Unlock()
+		}
+		s.pending.Done()
+	})
 }
 
 // kafkaRecord is msg as a Kafka record in watermill-kafka's format (the
 // message UUID under wkafka.UUIDHeaderKey and each metadata entry as a
 // header), which consumers read with its DefaultMarshaler. It is built here
 // rather than by that marshaler because it runs for every event: all header
-// keys and values share one buffer instead of taking two allocations per
-// entry. (batchEvents refuses metadata that would hide the UUID header.)
-func kafkaRecord(d Destination, msg *message.Message) *sarama.ProducerMessage {
-	size := len(wkafka.UUIDHeaderKey) + len(msg.UUID)
-	for k, v := range msg.Metadata {
-		size += len(k) + len(v)
+// values share one buffer instead of taking an allocation each.
+// (batchEvents refuses metadata that would hide the UUID header.)
+func kafkaRecord(d Destination, msg *message.Message) *kgo.Record {
+	size := len(msg.UUID)
+	for _, v := range msg.Metadata {
+		size += len(v)
 	}
 	buf := make([]byte, 0, size)
-	headers := make([]sarama.RecordHeader, 0, len(msg.Metadata)+1)
+	headers := make([]kgo.RecordHeader, 0, len(msg.Metadata)+1)
 	add := func(k, v string) {
-		buf = append(buf, k...)
 		buf = append(buf, v...)
-		kv := buf[len(buf)-len(k)-len(v):]
-		headers = append(headers, sarama.RecordHeader{Key: kv[:len(k):len(k)], Value: kv[len(k) : len(k)+len(v) : len(k)+len(v)]})
+		headers = append(headers, kgo.RecordHeader{Key: k, Value: buf[len(buf)-len(v) : len(buf) : len(buf)]})
 	}
 	add(wkafka.UUIDHeaderKey, msg.UUID)
 	for k, v := range msg.Metadata {
 		add(k, v)
 	}
-	return &sarama.ProducerMessage{Topic: d.Topic, Key: sarama.StringEncoder(d.Key), Value: sarama.ByteEncoder(msg.Payload), Headers: headers}
-}
-
-func (s *asyncSender) answer(record *sarama.ProducerMessage, err error) {
-	if span, ok := record.Metadata.(trace.Span); ok {
-		messaging.End(span, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil && s.failure == nil {
-		s.failure = err
-	}
-	s.pending--
-	if s.pending == 0 {
-		s.answered.Broadcast()
-	}
+	return &kgo.Record{Topic: d.Topic, Key: []byte(d.Key), Value: msg.Payload, Headers: headers}
 }
 
 // flush waits until Kafka has answered for every event sent, and returns the
-// first failure since the last flush. Sarama answers for every record, after
-// its retries at the latest, so this ends.
-func (s *asyncSender) flush() error {
+// first failure since the last flush. The producer retries until Kafka
+// takes each record, so during a broker outage this waits for the broker
+// (abort ends the wait).
+func (s *sender) flush() error {
+	s.pending.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.pending > 0 {
-		s.answered.Wait()
-	}
 	err := s.failure
 	s.failure = nil
 	return err
 }
 
-// close closes the producer once Kafka has answered for every event sent.
-func (s *asyncSender) close() {
-	s.producer.AsyncClose()
-	s.collected.Wait()
+// abort fails every event Kafka has not taken yet, once none is in flight,
+// so that a flush waiting for an absent broker returns: the forwarder then
+// confirms nothing of the batch, and it is sent again after a restart. It
+// gives up waiting for requests in flight after abortTimeout.
+func (s *sender) abort() {
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	_ = s.client.AbortBufferedRecords(ctx)
+}
+
+// abortTimeout bounds how long a stopping forwarder waits for a broker that
+// is away, first for the batch in flight, then for the requests in flight.
+const abortTimeout = 5 * time.Second
+
+// close fails what Kafka has not taken yet (nothing, after a drain) and
+// closes the producer.
+func (s *sender) close() {
+	s.abort()
+	s.client.Close()
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
-	"strings"
 	"testing"
 	"time"
 
@@ -171,21 +170,11 @@ func resetPeakRSS(b *testing.B) {
 
 // peakRSS is the process's peak resident set size (VmHWM) in MiB.
 func peakRSS(b *testing.B) float64 {
-	status, err := os.ReadFile("/proc/self/status")
+	rss, err := testenv.PeakRSS(os.Getpid())
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range strings.Lines(string(status)) {
-		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var v float64
-			if _, err := fmt.Sscanf(kb, "%f kB", &v); err != nil {
-				b.Fatal(err)
-			}
-			return v / 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return rss
 }
 
 // BenchmarkProjectorBacklog measures the live projector (both projections at
