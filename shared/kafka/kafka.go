@@ -104,22 +104,31 @@ func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logge
 	return pub, nil
 }
 
-// NewOrderedProducer returns a franz-go client for producers that must
-// keep each partition in order whatever happens to the broker: the
-// outbox forwarder. Like ProducerConfig it waits for acks from all in-sync
-// replicas and is idempotent; unlike Sarama it retries a record until Kafka
-// takes it, and if one ever fails, it fails every later record of its
-// partition too, so a resend restores the order. Sarama's AsyncProducer
-// gives up on a record at once in some paths while the broker is away (no
-// metadata, circuit breaker open) and sends later records of the same
-// partition under a new epoch: after a broker restart, later events arrived
-// before earlier ones. Keys go to the same partitions as with Sarama's
-// default partitioner (FNV-1a), so both clients agree on where a stream is.
+// NewOrderedProducer returns a franz-go client for a producer that must
+// keep each partition in order whatever happens to the broker: the outbox
+// forwarder. It waits for acks from all in-sync replicas, retries a record
+// until Kafka takes it, and if one ever fails, fails every later record of
+// its partition too, so that a resend restores the order. Order comes from
+// one produce request in flight per broker, not from the idempotent
+// producer's sequence numbers: with five in flight, a broker that lost its
+// producer state in a crash (the dev broker after kill -9) takes a later
+// request while an earlier one is retried, and franz-go's idempotence needs
+// up to five. Without idempotence a retry may write a record twice, which
+// the forwarder's consumers expect anyway (it resends whole batches).
+//
+// Sarama's AsyncProducer is not used here: it gives up on a record at once
+// in some paths while the broker is away (no metadata, circuit breaker
+// open) and sends later records of the same partition, so after a broker
+// restart later events arrived before earlier ones. Keys go to the same
+// partitions as with Sarama's default partitioner (FNV-1a), so both clients
+// agree on where a stream is.
 func NewOrderedProducer(brokers []string, clientID string) (*kgo.Client, error) {
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(clientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DisableIdempotentWrite(),
+		kgo.MaxProduceRequestsInflightPerBroker(1),
 		kgo.RecordPartitioner(saramaPartitioner),
 		kgo.ProducerLinger(0), // the forwarder hands over whole batches: send at once
 	)
