@@ -28,15 +28,15 @@ import (
 // labels describe the benchmarks (by name without "Benchmark" and the
 // GOMAXPROCS suffix); a benchmark not listed is labelled by its name.
 var labels = map[string]string{
-	"Backlog":                  "Forwarder draining a 200k backlog vs raw batch relay",
-	"Latency":                  "Commit-to-Kafka at 2,000 events/s, forwarder vs raw relay",
-	"Idle":                     "Idle forwarder vs raw relay polling every 10 ms",
-	"PlaceOrder":               "POST /v1/orders, 32 clients, vs raw pgx inserts",
-	"PlaceToPaid":              "Place-to-paid at 200 orders/s, both services",
-	"ForwarderMemory":          "`order forward` draining a backlog",
-	"Replay/order_summaries":   "`order replay` order_summaries",
-	"Replay/order_daily_stats": "`order replay` order_daily_stats",
-	"ProjectorBacklog":         "Live projector, 100k backlog, both projections",
+	"Backlog":               "Forwarder draining a 200k backlog vs raw batch relay",
+	"Latency":               "Commit-to-Kafka at 2,000 events/s, forwarder vs raw relay",
+	"Idle":                  "Idle forwarder vs raw relay polling every 10 ms",
+	"PlaceOrder":            "POST /v1/orders, 32 clients, vs raw pgx inserts",
+	"PlaceToPaid":           "Place-to-paid at 200 orders/s, both services",
+	"ForwarderMemory":       "`order forward` draining a backlog",
+	"Replay/events=100000":  "`order replay --all` of 100k events vs keyset read and COPY",
+	"Replay/events=1000000": "`order replay --all` of 1M events vs keyset read and COPY",
+	"ProjectorBacklog":      "Live projector, 100k backlog, both projections",
 }
 
 // Go's own units, meaningless with -benchtime 1x.
