@@ -2,6 +2,8 @@ module github.com/es-outbox/reference/order
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/es-outbox/reference/shared v0.0.0
