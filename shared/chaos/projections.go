@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
@@ -72,11 +71,11 @@ func waitProjected(ctx context.Context, pool *pgxpool.Pool, timeout time.Duratio
 	}
 }
 
-// readProjections returns each projection's rows as text, sorted.
+// readProjections returns each projection's rows as text.
 func readProjections(ctx context.Context, pool *pgxpool.Pool) (map[string][]string, error) {
 	tables := map[string][]string{}
 	for _, name := range projections {
-		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT t::text FROM %s AS t ORDER BY 1`, name))
+		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT t::text FROM %s AS t`, name))
 		if err != nil {
 			return nil, err
 		}
@@ -95,11 +94,17 @@ func readProjections(ctx context.Context, pool *pgxpool.Pool) (map[string][]stri
 	return tables, nil
 }
 
-// difference returns the rows of a that are not in b (both sorted).
+// difference returns the rows of a that are not in b, counting repeats.
 func difference(a, b []string) []string {
+	inB := map[string]int{}
+	for _, row := range b {
+		inB[row]++
+	}
 	var only []string
 	for _, row := range a {
-		if _, found := slices.BinarySearch(b, row); !found {
+		if inB[row] > 0 {
+			inB[row]--
+		} else {
 			only = append(only, row)
 		}
 	}
