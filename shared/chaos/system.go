@@ -168,7 +168,7 @@ func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
 // waitReady waits until every service replica answers /livez.
 func (s *system) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for _, r := range append(append([]*replica{}, s.orders...), s.payments...) {
+	for _, r := range s.services() {
 		for !answers(r.ready) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("chaos: %s did not come up within %s (see %s)", r.spec.name, timeout, r.spec.log)

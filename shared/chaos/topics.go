@@ -15,8 +15,8 @@ const (
 	paymentPoisonTopic = "payment.poison"
 )
 
-// readTopics reads the topics from the start with franz-go, a client
-// independent of the services' Sarama, until every event id in want has been
+// readTopics reads the topics from the start with franz-go, a client apart
+// from the services' consumers, until every event id in want has been
 // seen and the topics are then quiet for a second, or until timeout. Records
 // come in offset order within each partition, which is all the per-order
 // check needs.

@@ -172,8 +172,7 @@ func ScanEvent(row Scanner) (RecordedEvent, error) {
 	return e, nil
 }
 
-// SelectColumns is the column list ScanEvent expects, for readers that build
-// their own queries on the events table (the outbox schema adapter). The
+// SelectColumns is the column list ScanEvent expects. The
 // transaction id is sent as text under another name: an output column named
 // transaction_id would be what ORDER BY transaction_id sorts by, as text
 // ("10" before "9"), which reads events out of commit order and cannot use

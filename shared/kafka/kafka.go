@@ -83,19 +83,15 @@ func ConsumerConfig(clientID string) *sarama.Config {
 // key go to the same partition, in order.
 type PartitionKeyFunc func(msg *message.Message) string
 
-// Marshaler turns a message into a Kafka record keyed with key, its
-// metadata as headers (watermill-kafka's format, which consumers unmarshal).
-func Marshaler(key PartitionKeyFunc) wkafka.Marshaler {
-	return wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
-		return key(msg), nil
-	})
-}
-
-// NewPublisher returns a Watermill publisher that keys each message with key.
+// NewPublisher returns a Watermill publisher that keys each message with key
+// and sends its metadata as headers (watermill-kafka's format, which
+// consumers unmarshal).
 func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logger watermill.LoggerAdapter) (*wkafka.Publisher, error) {
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers:               brokers,
-		Marshaler:             Marshaler(key),
+		Brokers: brokers,
+		Marshaler: wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
+			return key(msg), nil
+		}),
 		OverwriteSaramaConfig: ProducerConfig(clientID),
 	}, logger)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-func tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference/shared/messaging") }
+// tracer is taken once: StartSend and StartProcess run for every event, and
+// the global provider hands its spans on to the one set later.
+var tracer = otel.Tracer("github.com/es-outbox/reference/shared/messaging")
 
 // StartSend starts the producer span of sending msg to a Kafka topic, as a
 // child of the trace stored with the event, and puts the span's context in
@@ -21,7 +23,7 @@ func tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference/
 // span that records (so samplers do not see them): without a tracer provider,
 // or in a trace not sampled, the span then costs little.
 func StartSend(msg *message.Message, topic, key string) (context.Context, trace.Span) {
-	ctx, span := tracer().Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := tracer.Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
 	if span.IsRecording() {
 		span.SetAttributes(
 			semconv.MessagingSystemKafka,
@@ -47,7 +49,7 @@ type KafkaOrigin struct {
 // StartProcess starts the consumer span of processing msg, as a child of
 // the producer's span carried in its metadata.
 func StartProcess(msg *message.Message, origin KafkaOrigin) (context.Context, trace.Span) {
-	return tracer().Start(ExtractTrace(msg.Context(), msg), "process "+origin.Topic,
+	return tracer.Start(ExtractTrace(msg.Context(), msg), "process "+origin.Topic,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			semconv.MessagingSystemKafka,

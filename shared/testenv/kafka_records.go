@@ -11,8 +11,8 @@ import (
 	"github.com/es-outbox/reference/shared/kafka"
 )
 
-// Records reads topic from the start with franz-go, a client independent of
-// the services' Sarama, until it has records for at least want distinct
+// Records reads topic from the start with franz-go, a client apart from the
+// services' consumers, until it has records for at least want distinct
 // event ids (the event_id header) or timeout passes, then until the topic is
 // quiet for a moment (so duplicates are counted too), and returns all it read.
 func Records(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []*kgo.Record {

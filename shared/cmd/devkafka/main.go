@@ -76,7 +76,7 @@ func produce(args []string) error {
 	fs := flag.NewFlagSet("devkafka produce", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: devkafka produce --topic T [--key K] [--header k=v]... VALUE\n\n"+
-			"Produces one record with franz-go, a client independent of the services' Sarama.\n\n")
+			"Produces one record with franz-go, apart from the services' own clients.\n\n")
 		fs.PrintDefaults()
 	}
 	brokers := fs.String("brokers", envString("KAFKA_BROKERS", "127.0.0.1:9092"), "comma-separated brokers (env KAFKA_BROKERS)")
