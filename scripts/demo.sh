@@ -114,6 +114,8 @@ for _ in $(seq 300); do
 	DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list --json | grep -q demo-broken && break
 	sleep 0.1
 done
+DATABASE_URL=$PAYMENT_DB "$BIN/payment" poison list --json | grep -q demo-broken ||
+	die "the malformed message was not poisoned (see $DEMO_DIR/payment.log)"
 
 say "Orders (GET /v1/orders/{id})"
 for id in "$APPROVED" "$DECLINED" "$REFUNDED"; do curl -sS "http://$ORDER_ADDR/v1/orders/$id"; done

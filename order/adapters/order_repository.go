@@ -62,7 +62,7 @@ func (r *OrderRepository) AddIdempotent(ctx context.Context, o *order.Order, key
 }
 
 // Update loads the order, applies update and appends the resulting events
-// at the version it was loaded at, in one transaction.
+// only if the stream is still at the version it was loaded at.
 func (r *OrderRepository) Update(ctx context.Context, id string, expectedVersion int64, update func(*order.Order) error) (*order.Order, error) {
 	o, err := r.Get(ctx, id)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package service wires the order service together: configuration, the
-// database, the HTTP API and the forwarder.
+// database, the HTTP API, the forwarder, the projector and the consumer of
+// payment outcomes.
 package service
 
 import (

@@ -46,6 +46,9 @@ func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/orders: %s, want 201", resp.Status)
+	}
 	testenv.Eventually(t, 60*time.Second, "the order listed", func() bool {
 		resp, err := http.Get(base + "/v1/orders?customer_id=erin")
 		if err != nil {

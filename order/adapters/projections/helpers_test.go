@@ -221,13 +221,9 @@ func expectedTables(t testing.TB, pool *pgxpool.Pool, orderIDs []string) readMod
 		if err != nil {
 			t.Fatal(err)
 		}
-		var events []order.Event
-		for _, e := range recorded {
-			decoded, err := adapters.Events.Decode(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events = append(events, decoded)
+		events, err := adapters.Events.DecodeAll(recorded)
+		if err != nil {
+			t.Fatal(err)
 		}
 		o, err := order.FromEvents(events)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 const replayUsage = `Usage: order replay --projection NAME | --all [--batch-size N]
@@ -74,8 +75,8 @@ const projectionsUsage = `Usage: order projections
 
 Lists each read model with its checkpoint (the last applied event's
 transaction id and position), its lag behind the event store in events and
-as the age of the oldest unapplied event, and the last error, if the last
-batch failed.
+as the age of the oldest unapplied event, when its checkpoint last moved,
+and the last error, if the last batch failed.
 `
 
 // projectionsCommand parses the flags of order projections and returns the
@@ -95,7 +96,7 @@ func projectionsCommand(args []string, stdout io.Writer) (func(context.Context, 
 		fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG (EVENTS)\tLAG (AGE)\tUPDATED\tLAST ERROR")
 		for _, s := range statuses {
 			checkpoint, updated, lastError := "start", "never", "-"
-			if s.Checkpoint.GlobalPosition != 0 {
+			if s.Checkpoint != eventstore.Start {
 				checkpoint = s.Checkpoint.String()
 			}
 			if !s.UpdatedAt.IsZero() {

@@ -25,7 +25,8 @@ import (
 const usage = `Usage: payment [command]
 
 Commands:
-  serve            consume order events, charge orders, serve the HTTP API (default)
+  serve            consume order events (charge, refund), keep the poison queue, forward
+                   payment events, serve the HTTP API (default)
   migrate          create the database if needed and apply migrations
   health           ask the running service's /readyz (for container health checks)
   poison list      list the poison queue: messages the consumer gave up on
