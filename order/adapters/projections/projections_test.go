@@ -281,3 +281,36 @@ func TestReplayRefusesWhileAnotherReplayOfTheProjectionRuns(t *testing.T) {
 	}
 	requireEqual(t, "after the replays", readTables(t, pool), expectedTables(t, pool, w.ids))
 }
+
+// A projection whose very first batch fails has a checkpoint that never
+// moved: its status says so (no time it was last updated) beside the error.
+func TestFirstBatchFailingLeavesTheCheckpointNeverUpdated(t *testing.T) {
+	pool := newDatabase(t)
+	ctx := context.Background()
+	placed := eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderPlacedType, SchemaVersion: 99, Payload: []byte(`{}`)}
+	if err := eventstore.Append(ctx, pool, adapters.StreamID(uuid.NewString()), 0, eventstore.Context{}, placed); err != nil {
+		t.Fatal(err)
+	}
+	startProjector(t, pool, fastProjector)
+	testenv.Eventually(t, 60*time.Second, "the failure recorded on both checkpoints", func() bool {
+		statuses, err := projections.Statuses(ctx, pool, projections.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range statuses {
+			if s.LastError == "" {
+				return false
+			}
+		}
+		return true
+	})
+	statuses, err := projections.Statuses(ctx, pool, projections.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		if s.Checkpoint != eventstore.Start || !s.UpdatedAt.IsZero() {
+			t.Errorf("%s: checkpoint %v, updated at %v; want the start, never updated", s.Name, s.Checkpoint, s.UpdatedAt)
+		}
+	}
+}

@@ -35,7 +35,10 @@ func Statuses(ctx context.Context, db eventstore.DB, projections []Projection) (
 		var updatedAt, lastErrorAt *time.Time
 		var lagSeconds float64
 		err := db.QueryRow(ctx, `
-			SELECT cp.transaction_id::text, cp.global_position, c.updated_at, c.last_error, c.last_error_at,
+			SELECT cp.transaction_id::text, cp.global_position,
+			       -- recordError creates the row of a projection whose first batch
+			       -- failed; its updated_at is then the insert's, not a move.
+			       CASE WHEN cp.global_position > 0 THEN c.updated_at END, c.last_error, c.last_error_at,
 			       lag.events, coalesce(extract(epoch FROM now() - lag.oldest), 0)::float8
 			FROM (SELECT $1::text AS name) AS p
 			LEFT JOIN projection_checkpoints c USING (name)
