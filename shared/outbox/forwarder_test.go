@@ -207,7 +207,23 @@ func TestForwarderWokenByAppendNotification(t *testing.T) {
 	<-f.Running()
 	time.Sleep(200 * time.Millisecond) // the first, empty read is over
 
+	// The append notifies at commit (what wakes the forwarder; waking on a
+	// notification is TestNotificationEndsTheWait).
+	listener, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Release()
+	if _, err := listener.Exec(context.Background(), "LISTEN "+eventstore.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = listener.Exec(context.Background(), "UNLISTEN *") }()
 	appendEvents(t, pool, "order", 1, 1)
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelWait()
+	if _, err := listener.Conn().WaitForNotification(waitCtx); err != nil {
+		t.Fatalf("no notification on %s after an append: %v", eventstore.NotifyChannel, err)
+	}
 	if records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second); len(records) != 1 {
 		t.Fatalf("got %d records after an append to an idle forwarder, want 1", len(records))
 	}
