@@ -23,6 +23,7 @@ import (
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // Metadata the poison queue adds to a poisoned message, besides Watermill's
@@ -146,7 +147,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 		ctx, span := messaging.StartProcess(msg, origin)
 		ctx = messaging.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
 		err := handler(ctx, msg)
-		messaging.End(span, err)
+		tracing.End(span, err)
 		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
 				"event_type", msg.Metadata.Get(messaging.EventTypeKey))

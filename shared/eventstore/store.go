@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/postgres"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 //go:embed migrations/*.sql
@@ -62,13 +62,7 @@ func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, 
 			attribute.Int("event_store.events", len(events)),
 			attribute.String("event_store.first_event_type", events[0].Type),
 		))
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}()
+	defer func() { tracing.End(span, err) }()
 	if origin.Metadata == nil {
 		origin.Metadata = map[string]string{}
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -63,13 +62,4 @@ func StartProcess(msg *message.Message, origin KafkaOrigin) (context.Context, tr
 			semconv.MessagingMessageID(msg.UUID),
 			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
 		))
-}
-
-// End ends span, recording err if there is one.
-func End(span trace.Span, err error) {
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
 }

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/es-outbox/reference/shared/kafka"
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // sender hands events to a Kafka producer without waiting for Kafka, so
@@ -40,7 +40,7 @@ func newSender(brokers []string) (*sender, error) {
 func (s *sender) send(d Destination, msg *message.Message, span trace.Span) {
 	s.pending.Add(1)
 	s.client.Produce(context.Background(), kafkaRecord(d, msg), func(_ *kgo.Record, err error) {
-		messaging.End(span, err)
+		tracing.End(span, err)
 		if err != nil {
 			s.mu.Lock()
 			if s.failure == nil {

@@ -65,13 +65,17 @@ func Tracer() trace.Tracer { return otel.Tracer("github.com/es-outbox/reference"
 
 // Do runs fn in a span named name (a command, a gateway call), recording
 // the error it returns.
-func Do(ctx context.Context, name string, kind trace.SpanKind, fn func(context.Context) error, attrs ...attribute.KeyValue) error {
+func Do(ctx context.Context, name string, kind trace.SpanKind, fn func(context.Context) error, attrs ...attribute.KeyValue) (err error) {
 	ctx, span := Tracer().Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
-	defer span.End()
-	err := fn(ctx)
+	defer func() { End(span, err) }()
+	return fn(ctx)
+}
+
+// End ends span, recording err if there is one.
+func End(span trace.Span, err error) {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
-	return err
+	span.End()
 }
