@@ -29,6 +29,7 @@ type api struct {
 	t       *testing.T
 	url     string
 	brokers []string
+	store   *adapters.PoisonStore
 }
 
 func newAPI(t *testing.T, adminToken string) *api {
@@ -56,7 +57,7 @@ func newAPI(t *testing.T, adminToken string) *api {
 	ports.RegisterMetrics(reg, payments, queue, &consumer.Stats{})
 	srv := httptest.NewServer(ports.NewHTTPHandler(payments, queue, adminToken, httpapi.Ops{Registry: reg}))
 	t.Cleanup(srv.Close)
-	return &api{t: t, url: srv.URL, brokers: brokers}
+	return &api{t: t, url: srv.URL, brokers: brokers, store: store}
 }
 
 // do sends a request with the Authorization header auth (none if empty) and
@@ -210,6 +211,29 @@ func TestAdminRequeue(t *testing.T) {
 	}
 	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 1 {
 		t.Errorf("order.events holds %d records, want 1", n)
+	}
+}
+
+// An entry that does not say where it came from cannot be requeued: 409,
+// and it stays new, with nothing published.
+func TestAdminRequeueWithoutOriginIsAConflict(t *testing.T) {
+	a := newAPI(t, token)
+	_, err := a.store.Add(context.Background(), poison.Entry{
+		ID: "0-4", Record: poison.Position{Topic: "payment.poison", Partition: 0, Offset: 4},
+		PoisonedAt: time.Now(), Reason: "no origin", Payload: []byte(`{}`), Status: poison.StatusNew,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e apiError
+	if status := a.do(http.MethodPost, "/v1/admin/poison/0-4/requeue", "Bearer "+token, "", &e); status != http.StatusConflict || e.Error.Code != "not_requeueable" {
+		t.Errorf("requeue without origin = %d %+v, want 409 not_requeueable", status, e)
+	}
+	if entry, err := a.store.Get(context.Background(), "0-4"); err != nil || entry.Status != poison.StatusNew {
+		t.Errorf("after the refused requeue the entry is %+v (%v), want it new", entry.Status, err)
+	}
+	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 0 {
+		t.Errorf("order.events holds %d records, want none", n)
 	}
 }
 
