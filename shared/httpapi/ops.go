@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -93,11 +94,7 @@ func Probe(ctx context.Context, addr string) error {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return &probeError{resp.Status}
+		return errors.New("not ready: " + resp.Status)
 	}
 	return nil
 }
-
-type probeError struct{ status string }
-
-func (e *probeError) Error() string { return "not ready: " + e.status }
