@@ -27,12 +27,17 @@ else
 		fi
 		log "installing PostgreSQL from Debian's packages"
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-		# A development server: trust local TCP connections, as the defaults expect.
-		for hba in /etc/postgresql/*/main/pg_hba.conf; do
-			sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
-		done
 	fi
 	read -r version cluster port status _ < <(pg_lsclusters --no-header | head -n1)
+	# A development server: the defaults (postgres@127.0.0.1, no password)
+	# need local TCP connections trusted. Debian's own pg_hba.conf asks for a
+	# password, whether we installed it or the machine came with it.
+	hba=/etc/postgresql/$version/$cluster/pg_hba.conf
+	if [[ $(id -u) -eq 0 && -f $hba ]] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+		log "trusting local TCP connections in $hba (a development server)"
+		sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+		[[ "$status" == online* ]] && pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" reload
+	fi
 	if [[ "$status" != online* ]]; then
 		log "starting PostgreSQL $version/$cluster"
 		pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start

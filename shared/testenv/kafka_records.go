@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/es-outbox/reference/shared/kafka"
 )
 
 // Records reads topic from the start with franz-go, a client apart from the
@@ -69,26 +67,32 @@ func Header(r *kgo.Record, key string) string {
 // is counted.
 func RecordCount(t testing.TB, brokers []string, topic string) int64 {
 	t.Helper()
-	client, err := sarama.NewClient(brokers, kafka.ConsumerConfig("testenv"))
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatalf("testenv: kafka client: %v", err)
 	}
 	defer client.Close()
-	partitions, err := client.Partitions(topic)
+	adm := kadm.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
 	if err != nil {
-		t.Fatalf("testenv: topic %s: %v", topic, err)
+		t.Fatalf("testenv: start offsets of %s: %v", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("testenv: end offsets of %s: %v", topic, err)
 	}
 	var n int64
-	for _, p := range partitions {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatalf("testenv: topic %s partition %d: %v", topic, p, err)
-		}
-		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatalf("testenv: topic %s partition %d: %v", topic, p, err)
-		}
-		n += end - start
-	}
+	ends.Each(func(end kadm.ListedOffset) {
+		start, _ := starts.Lookup(end.Topic, end.Partition)
+		n += end.Offset - start.Offset
+	})
 	return n
 }

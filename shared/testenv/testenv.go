@@ -1,6 +1,6 @@
 // Package testenv gives tests the real components: a fresh PostgreSQL
-// database and a Kafka broker (the in-process development broker unless
-// TEST_KAFKA_BROKERS names a real one).
+// database and a Kafka broker (the in-process development broker, or the
+// real Apache Kafka cluster that TEST_KAFKA_CLUSTER names).
 package testenv
 
 import (
@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/devkafka"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -60,13 +59,16 @@ func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Poo
 	return pool, url
 }
 
-// Kafka returns brokers for the test: TEST_KAFKA_BROKERS if set, else a new
-// in-process development broker on a free loopback port with the project's
-// topics, closed when the test ends.
+// Kafka returns brokers for the test: a new in-process development broker
+// on a free loopback port with the project's topics, closed when the test
+// ends; or, when TEST_KAFKA_CLUSTER names the directory of a cluster that
+// kafkacluster started (`go tool task test-kafka`), that real Apache Kafka
+// cluster with the project's topics deleted and created anew, held for this
+// test alone until it ends (see KafkaCluster).
 func Kafka(t testing.TB) []string {
 	t.Helper()
-	if b := os.Getenv("TEST_KAFKA_BROKERS"); b != "" {
-		return config.SplitList(b)
+	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
+		return KafkaCluster(t).Brokers()
 	}
 	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
 	if err != nil {

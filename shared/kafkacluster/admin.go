@@ -1,0 +1,225 @@
+package kafkacluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// admin is a short-lived admin client on the running nodes.
+func (c *Cluster) admin() (*kadm.Client, func(), error) {
+	var seeds []string
+	for _, n := range c.Nodes {
+		if c.Running(n.ID) {
+			seeds = append(seeds, n.Addr())
+		}
+	}
+	if len(seeds) == 0 {
+		return nil, nil, errors.New("kafkacluster: no node is running")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequestRetries(2), kgo.RetryTimeout(5*time.Second))
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// WaitHealthy waits until every node is running and in the cluster and
+// every partition of every topic (the internal ones included) has a leader
+// and all its replicas in sync: the state a fault test must leave behind.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, 3*time.Minute, errors.New("kafkacluster: not healthy after 3 minutes"))
+	defer cancel()
+	var last error
+	for {
+		if last = c.healthy(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", context.Cause(ctx), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) healthy(ctx context.Context) error {
+	for _, n := range c.Nodes {
+		if !c.Running(n.ID) {
+			return fmt.Errorf("node %d is not running", n.ID)
+		}
+	}
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	if len(md.Brokers) != len(c.Nodes) {
+		return fmt.Errorf("%d of %d brokers in the cluster", len(md.Brokers), len(c.Nodes))
+	}
+	for _, t := range md.Topics {
+		if t.Err != nil {
+			return fmt.Errorf("topic %s: %w", t.Topic, t.Err)
+		}
+		for _, p := range t.Partitions {
+			if p.Leader < 0 || len(p.ISR) < len(p.Replicas) {
+				return fmt.Errorf("%s/%d: leader %d, in sync %v of %v", t.Topic, p.Partition, p.Leader, p.ISR, p.Replicas)
+			}
+		}
+	}
+	return nil
+}
+
+// CreateTopics creates the topics that do not exist yet, with partitions
+// partitions on min(3, nodes) replicas; the brokers' defaults give them
+// min.insync.replicas and no unclean leader election. It waits until every
+// partition has a leader.
+func (c *Cluster) CreateTopics(ctx context.Context, partitions int32, topics ...string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	replicas := int16(min(3, len(c.Nodes)))
+	for {
+		resp, err := adm.CreateTopics(ctx, partitions, replicas, nil, topics...)
+		if err != nil {
+			return fmt.Errorf("kafkacluster: create topics: %w", err)
+		}
+		retry := false
+		for _, r := range resp.Sorted() {
+			switch {
+			case r.Err == nil, errors.Is(r.Err, kerr.TopicAlreadyExists):
+			case kerr.IsRetriable(r.Err):
+				retry = true
+			default:
+				return fmt.Errorf("kafkacluster: create topic %s: %w", r.Topic, r.Err)
+			}
+		}
+		if !retry {
+			break
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		if err == nil && ledBy(details, topics, replicas) {
+			return nil
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("kafkacluster: topics without a leader: %w", err)
+		}
+	}
+}
+
+// ledBy reports whether every topic exists and each of its partitions has a
+// leader and all its replicas.
+func ledBy(details kadm.TopicDetails, topics []string, replicas int16) bool {
+	for _, name := range topics {
+		t, ok := details[name]
+		if !ok || t.Err != nil || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Leader < 0 || len(p.ISR) < int(replicas) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ResetTopics deletes the topics and every consumer group, then creates the
+// topics anew: an empty cluster for the next test, without restarting it.
+func (c *Cluster) ResetTopics(ctx context.Context, partitions int32, topics ...string) error {
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if groups, err := adm.ListGroups(ctx); err == nil && len(groups) > 0 {
+		// Best effort: a group whose members are still leaving is emptied
+		// by the topics' deletion anyway (Kafka drops the offsets of a
+		// deleted partition).
+		_, _ = adm.DeleteGroups(ctx, groups.Groups()...)
+	}
+	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
+		return fmt.Errorf("kafkacluster: delete topics: %w", err)
+	}
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		if err == nil && !anyExists(details) {
+			break
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("kafkacluster: topics not deleted: %w", err)
+		}
+	}
+	return c.CreateTopics(ctx, partitions, topics...)
+}
+
+func anyExists(details kadm.TopicDetails) bool {
+	for _, t := range details {
+		if t.Err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Leader returns the node that leads a partition.
+func (c *Cluster) Leader(ctx context.Context, topic string, partition int32) (int, error) {
+	adm, done, err := c.admin()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	p, ok := details[topic].Partitions[partition]
+	if !ok || p.Leader < 0 {
+		return 0, fmt.Errorf("kafkacluster: %s/%d has no leader", topic, partition)
+	}
+	return int(p.Leader), nil
+}
+
+// Coordinator returns the node that coordinates a consumer group.
+func (c *Cluster) Coordinator(ctx context.Context, group string) (int, error) {
+	adm, done, err := c.admin()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	r := adm.FindGroupCoordinators(ctx, group)[group]
+	if r.Err != nil {
+		return 0, fmt.Errorf("kafkacluster: coordinator of %s: %w", group, r.Err)
+	}
+	return int(r.NodeID), nil
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
