@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*"; }
 
-# The demo talks to the services with curl and to the databases with psql.
+# The demo talks to the services with curl and to the databases with psql;
+# the tests produce with kcat as an independent Kafka client.
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v psql >/dev/null || missing+=(postgresql-client)
+command -v kcat >/dev/null || missing+=(kcat) # a librdkafka client: the partitioner test
 if ((${#missing[@]})); then
 	[[ $(id -u) -eq 0 ]] || { echo "setup: please install ${missing[*]}" >&2; exit 1; }
 	log "installing ${missing[*]} from Debian's packages"

@@ -7,7 +7,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"strings"
@@ -40,8 +39,9 @@ func saramaConfig(clientID string) *sarama.Config {
 
 // ProducerConfig is for Sarama producers that must not lose or duplicate a
 // message they were told was sent (poison and requeue publishers): acks from
-// all in-sync replicas, idempotence. They send one message at a time; a
-// producer that must keep many in flight in order is NewOrderedProducer.
+// all in-sync replicas, idempotence, Kafka's standard partitioner (see
+// Partitioner). They send one message at a time; a producer that must keep
+// many in flight in order is NewOrderedProducer.
 func ProducerConfig(clientID string) *sarama.Config {
 	cfg := saramaConfig(clientID)
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -55,6 +55,7 @@ func ProducerConfig(clientID string) *sarama.Config {
 	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
 	return cfg
 }
 
@@ -101,31 +102,27 @@ func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logge
 }
 
 // NewOrderedProducer returns a franz-go client for a producer that must
-// keep each partition in order whatever happens to the broker: the outbox
-// forwarder. It waits for acks from all in-sync replicas, retries a record
-// until Kafka takes it, and if one ever fails, fails every later record of
-// its partition too, so that a resend restores the order. Order comes from
-// one produce request in flight per broker, not from the idempotent
-// producer's sequence numbers: with five in flight, a broker that lost its
-// producer state in a crash (the dev broker after kill -9) takes a later
-// request while an earlier one is retried, and franz-go's idempotence needs
-// up to five. Without idempotence a retry may write a record twice, which
-// the forwarder's consumers expect anyway (it resends whole batches).
+// keep each partition in order whatever happens to the brokers: the outbox
+// forwarder. It is Kafka's idempotent producer: acks from all in-sync
+// replicas, up to five produce requests in flight per broker, each batch
+// numbered so that the partition leader takes them only in sequence and
+// drops a retried one it already has, through leader failover too (the
+// sequence state is replicated with the log). It retries a record until
+// Kafka takes it, with no delivery timeout: the forwarder can do nothing
+// with a failure but send the same batch again, and the outbox lag metrics
+// show an outage. If a record ever fails, every later record of its
+// partition fails too, so a resend restores the order.
 //
 // Sarama's AsyncProducer is not used here: it gives up on a record at once
 // in some paths while the broker is away (no metadata, circuit breaker
 // open) and sends later records of the same partition, so after a broker
-// restart later events arrived before earlier ones. Keys go to the same
-// partitions as with Sarama's default partitioner (FNV-1a), so both clients
-// agree on where a stream is.
+// restart later events arrived before earlier ones.
 func NewOrderedProducer(brokers []string, clientID string) (*kgo.Client, error) {
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(clientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(),
-		kgo.MaxProduceRequestsInflightPerBroker(1),
-		kgo.RecordPartitioner(saramaPartitioner),
+		kgo.RecordPartitioner(Partitioner),
 		kgo.ProducerLinger(0), // the forwarder hands over whole batches: send at once
 	)
 	if err != nil {
@@ -134,14 +131,13 @@ func NewOrderedProducer(brokers []string, clientID string) (*kgo.Client, error) 
 	return client, nil
 }
 
-// saramaPartitioner puts a key where Sarama's default partitioner does.
-var saramaPartitioner = kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
-
-func fnv32a(b []byte) uint32 {
-	h := fnv.New32a()
-	h.Write(b)
-	return h.Sum32()
-}
+// Partitioner puts a key on the partition Kafka's Java client puts it on
+// (murmur2 of the key, as Kafka Connect, Debezium, Kafka Streams and kcat
+// -X partitioner=murmur2_random do), so that every producer of a stream's
+// records agrees on its partition and per-stream order holds whoever
+// produced them. Every producer of the project uses it (Sarama's:
+// sarama.NewMurmur2Partitioner, the same function).
+var Partitioner = kgo.StickyKeyPartitioner(nil)
 
 // NewSubscriber returns a Watermill subscriber in the given consumer group.
 // The message's Kafka key, partition and offset are in its context (see

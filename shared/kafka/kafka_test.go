@@ -11,13 +11,13 @@ import (
 // The forwarder (franz-go) and the Sarama producers (poison, requeue) must
 // put a stream's events in the same partition, or a requeued event could
 // overtake its stream's earlier ones.
-func TestOrderedProducerPartitionsKeysAsSarama(t *testing.T) {
+func TestProducersPartitionKeysAlike(t *testing.T) {
+	sar := ProducerConfig("test").Producer.Partitioner("order.events")
 	for _, partitions := range []int{1, 3, 4, 12} {
-		ours := saramaPartitioner.ForTopic("order.events")
-		theirs := sarama.NewHashPartitioner("order.events")
+		ours := Partitioner.ForTopic("order.events")
 		for i := range 1000 {
 			key := fmt.Sprintf("order-%d-%x", i, i*7919)
-			want, err := theirs.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, int32(partitions))
+			want, err := sar.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, int32(partitions))
 			if err != nil {
 				t.Fatal(err)
 			}

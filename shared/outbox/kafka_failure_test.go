@@ -19,64 +19,142 @@ import (
 
 	"github.com/es-outbox/reference/shared/devkafka"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/kafka"
+	"github.com/es-outbox/reference/shared/kafkacluster"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
-// Kafka refuses every write from the forwarder's third produce request on,
-// so a batch fails part way through. While it refuses, the stored offset
-// must never pass an event that is not in Kafka; once Kafka takes writes
-// again, every event arrives, and a consumer that skips what it has already
-// seen gets each stream's events in order.
-func TestForwarderRefusedByKafkaMidBatchLosesNothingAndStoresNoOffsetPastIt(t *testing.T) {
-	if os.Getenv("TEST_KAFKA_BROKERS") != "" {
-		t.Skip("needs the in-process broker to make it refuse writes")
-	}
+// Kafka stops taking writes while events are being forwarded: on the
+// development broker it answers every produce request with
+// NOT_ENOUGH_REPLICAS; on the real cluster two of the three nodes are
+// killed, leaving the partition's leader below min.insync.replicas. The
+// forwarder must report nothing as sent: its stored offset stays where it
+// was while Kafka refuses (an acks=1 producer would move it, since the
+// leader still appends). Once Kafka takes writes again every event arrives,
+// and a consumer that skips what it has already seen gets each stream's
+// events in order.
+func TestForwarderRefusedByKafkaLosesNothingAndStoresNoOffsetPastIt(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
-	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+	var brokers []string
+	var refuse, restore func()
+	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
+		c := testenv.KafkaCluster(t)
+		brokers = c.Brokers()
+		leader := leaderOf(t, c, 0)
+		refuse = func() {
+			for _, n := range c.Nodes {
+				if n.ID != leader {
+					mustDo(t, c.Kill(n.ID))
+				}
+			}
+		}
+		restore = func() {
+			for _, n := range c.Nodes {
+				mustDo(t, c.StartNode(n.ID))
+			}
+		}
+	} else {
+		broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(broker.Close)
+		brokers = []string{broker.Addr()}
+		var refusing atomic.Bool
+		broker.RefuseProduceWhile(refusing.Load)
+		refuse = func() { refusing.Store(true) }
+		restore = func() { refusing.Store(false) }
+	}
+	// Every stream on partition 0, the one whose leader stays up.
+	streams := streamsOnPartition(20, 0)
+	ids := appendToStreams(t, pool, streams, 0, 5) // 100 events
+	startForwarder(t, pool, brokers, 50)
+	before := lastPosition(t, pool)
+	testenv.Eventually(t, 60*time.Second, "the first 100 events forwarded", func() bool { return storedOffset(t, pool) == before })
+
+	refuse()
+	for stream, more := range appendToStreams(t, pool, streams, 5, 10) { // 200 more
+		ids[stream] = append(ids[stream], more...)
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if p := storedOffset(t, pool); p != before {
+			t.Fatalf("the forwarder stored offset %v while Kafka refused every write; it was %v before", p, before)
+		}
+	}
+
+	restore()
+	seen := firstArrivals(testenv.Records(t, brokers, "order.events", 300, 90*time.Second))
+	for stream, want := range ids {
+		if !slices.Equal(seen[stream], want) {
+			t.Errorf("stream %s: %d of %d events arrived, first occurrences out of stream order at position %d",
+				stream, len(seen[stream]), len(want), firstDifference(seen[stream], want))
+		}
+	}
+}
+
+// streamsOnPartition returns n stream ids whose events the project's
+// partitioner puts on partition p of a 4-partition topic.
+func streamsOnPartition(n int, p int) []string {
+	part := kafka.Partitioner.ForTopic("order.events")
+	var streams []string
+	for i := 0; len(streams) < n; i++ {
+		id := fmt.Sprintf("order-%d", i)
+		if part.Partition(&kgo.Record{Key: []byte(id)}, 4) == p {
+			streams = append(streams, id)
+		}
+	}
+	return streams
+}
+
+// appendToStreams appends versions from to to-1+count of each stream, a
+// round over the streams per version, and returns the event ids per stream.
+func appendToStreams(t *testing.T, pool *pgxpool.Pool, streams []string, from, count int) map[string][]string {
+	t.Helper()
+	ids := map[string][]string{}
+	for v := from; v < from+count; v++ {
+		for _, stream := range streams {
+			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}
+			if err := eventstore.Append(context.Background(), pool, stream, int64(v), eventstore.Context{}, e); err != nil {
+				t.Fatal(err)
+			}
+			ids[stream] = append(ids[stream], e.ID)
+		}
+	}
+	return ids
+}
+
+// lastPosition is the position of the last event appended.
+func lastPosition(t *testing.T, pool *pgxpool.Pool) eventstore.Position {
+	t.Helper()
+	var p eventstore.Position
+	var tx string
+	err := pool.QueryRow(context.Background(),
+		`SELECT global_position, transaction_id::text FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1`).Scan(&p.GlobalPosition, &tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(broker.Close)
-	brokers := []string{broker.Addr()}
-	var produceRequests atomic.Int64
-	var restored atomic.Bool
-	broker.RefuseProduceWhile(func() bool { return produceRequests.Add(1) > 2 && !restored.Load() })
+	if p.TransactionID, err = strconv.ParseUint(tx, 10, 64); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
-	ids := appendEvents(t, pool, "order", 20, 15) // 300 events
-	startForwarder(t, pool, brokers, 50)
+func leaderOf(t *testing.T, c *kafkacluster.Cluster, partition int32) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := c.Leader(ctx, "order.events", partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
 
-	// While Kafka refuses, note the furthest offset the forwarder stores.
-	var furthest eventstore.Position
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if p := storedOffset(t, pool); furthest.Before(p) {
-			furthest = p
-		}
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if produceRequests.Load() <= 2 {
-		t.Fatalf("the forwarder made %d produce requests; the test did not make Kafka refuse any", produceRequests.Load())
-	}
-	inKafka := map[string]bool{}
-	for _, r := range testenv.Records(t, brokers, "order.events", 300, 2*time.Second) {
-		inKafka[testenv.Header(r, "event_id")] = true
-	}
-	if len(inKafka) == 300 {
-		t.Fatal("every event reached Kafka while it refused writes; the test exercised nothing")
-	}
-	for _, id := range eventsUpTo(t, pool, furthest) {
-		if !inKafka[id] {
-			t.Fatalf("offset %v was stored, but event %s before it is not in Kafka", furthest, id)
-		}
-	}
-
-	restored.Store(true)
-	records := testenv.Records(t, brokers, "order.events", 300, 60*time.Second)
-	seen := firstArrivals(records)
-	for stream, want := range ids {
-		if fmt.Sprint(seen[stream]) != fmt.Sprint(want) {
-			t.Errorf("stream %s arrived (first occurrences) as %v, want %v", stream, seen[stream], want)
-		}
-	}
-	t.Logf("%d records for 300 events after %d refused produce requests", len(records), produceRequests.Load()-2)
 }
 
 // storedOffset is the forwarder group's stored read position.
@@ -99,50 +177,47 @@ func storedOffset(t *testing.T, pool *pgxpool.Pool) eventstore.Position {
 	return p
 }
 
-// eventsUpTo returns the ids of the events at or before p in commit order.
-func eventsUpTo(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(),
-		`SELECT event_id::text FROM events WHERE (transaction_id, global_position) <= ($1::text::xid8, $2)`,
-		strconv.FormatUint(p.TransactionID, 10), p.GlobalPosition)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-// The broker goes away twice while events are being appended and forwarded,
-// and comes back with its data. Every event arrives, and each stream's events
-// first arrive in stream order: a producer that gave up on an event while
-// the broker was away must not let a later event of its partition overtake
-// it when the broker is back.
+// The broker goes away twice while events are being appended and forwarded
+// (kill -9: connections and requests in flight die with it) and comes back
+// with its data: on the development broker the one broker process, on the
+// real cluster the node that leads partition 0 at that moment, so that a
+// new leader takes over and the old one comes back behind it. Every event
+// arrives, and each stream's events first arrive in stream order: a
+// producer that gave up on an event while the broker was away must not let
+// a later event of its partition overtake it when the broker is back.
 func TestForwarderKeepsStreamOrderAcrossBrokerRestarts(t *testing.T) {
-	if os.Getenv("TEST_KAFKA_BROKERS") != "" {
-		t.Skip("needs the in-process broker to restart it")
-	}
 	pool, _ := testenv.Database(t, eventstore.Migrations)
-	bin := testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	args := []string{"--port", port, "--data-dir", t.TempDir(), "--partitions", "4"}
-	broker := testenv.Start(t, bin, nil, args...)
-	testenv.Eventually(t, 10*time.Second, "the broker listening", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
+	var brokers []string
+	var crash, restart func()
+	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
+		c := testenv.KafkaCluster(t)
+		brokers = c.Brokers()
+		var killed int
+		crash = func() { killed = leaderOf(t, c, 0); mustDo(t, c.Kill(killed)) }
+		restart = func() { mustDo(t, c.StartNode(killed)) }
+	} else {
+		bin := testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err == nil
-	})
-	startForwarder(t, pool, []string{addr}, 100)
+		addr := ln.Addr().String()
+		ln.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		args := []string{"--port", port, "--data-dir", t.TempDir(), "--partitions", "4"}
+		broker := testenv.Start(t, bin, nil, args...)
+		testenv.Eventually(t, 10*time.Second, "the broker listening", func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		brokers = []string{addr}
+		crash = func() { broker.Kill() }
+		restart = func() { broker = testenv.Start(t, bin, nil, args...) }
+	}
+	startForwarder(t, pool, brokers, 100)
 
 	const streams, perStream = 20, 200 // about 300 events/s for about 14 s, through both outages
 	appended := make(chan map[string][]string, 1)
@@ -159,18 +234,18 @@ func TestForwarderKeepsStreamOrderAcrossBrokerRestarts(t *testing.T) {
 				}
 				ids[stream] = append(ids[stream], e.ID)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the pace of the load, not a synchronisation
 		}
 	}()
 	for range 2 {
-		time.Sleep(2 * time.Second)
-		broker.Kill() // kill -9: connections and requests in flight die with it
-		time.Sleep(5 * time.Second)
-		broker = testenv.Start(t, bin, nil, args...)
+		time.Sleep(2 * time.Second) // let the load run a while before each crash
+		crash()
+		time.Sleep(5 * time.Second) // an outage of 5 s
+		restart()
 	}
 	ids := <-appended
 
-	seen := firstArrivals(testenv.Records(t, []string{addr}, "order.events", streams*perStream, 90*time.Second))
+	seen := firstArrivals(testenv.Records(t, brokers, "order.events", streams*perStream, 90*time.Second))
 	for stream, want := range ids {
 		if got := seen[stream]; !slices.Equal(got, want) {
 			t.Errorf("stream %s: %d of %d events arrived, first occurrences out of stream order at position %d",
@@ -200,4 +275,19 @@ func firstDifference(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+// eventsUpTo returns the ids of the events at or before p in commit order.
+func eventsUpTo(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(),
+		`SELECT event_id::text FROM events WHERE (transaction_id, global_position) <= ($1::text::xid8, $2)`,
+		strconv.FormatUint(p.TransactionID, 10), p.GlobalPosition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

@@ -96,3 +96,23 @@ func RecordCount(t testing.TB, brokers []string, topic string) int64 {
 	})
 	return n
 }
+
+// Partitions returns how many partitions topic has.
+func Partitions(t testing.TB, brokers []string, topic string) int {
+	t.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("testenv: kafka client: %v", err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(client).ListTopics(ctx, topic)
+	if err == nil {
+		err = details[topic].Err
+	}
+	if err != nil {
+		t.Fatalf("testenv: topic %s: %v", topic, err)
+	}
+	return len(details[topic].Partitions)
+}
