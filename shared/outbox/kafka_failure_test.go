@@ -276,6 +276,7 @@ func firstDifference(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
 // eventsUpTo returns the ids of the events at or before p in commit order.
 func eventsUpTo(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) []string {
 	t.Helper()
