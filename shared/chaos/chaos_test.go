@@ -15,16 +15,20 @@ import (
 // service and one broker stop of 2 s. It leaves out the PostgreSQL restart
 // (the server is shared with every other test on the machine). `go test
 // -short` skips it.
+//
+// With TEST_KAFKA_CLUSTER (`task test-kafka`) it runs on the real 3-node
+// Apache Kafka cluster instead, and adds the faults only a cluster has: the
+// leader of a partition killed, two of three nodes killed at once (below
+// min.insync.replicas), and a rolling restart of all three.
 func TestShortChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes about a minute")
 	}
 	var log strings.Builder
-	report, err := chaos.Run(t.Context(), chaos.Config{
+	cfg := chaos.Config{
 		Bins: chaos.Binaries{
-			Order:    testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
-			Payment:  testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-			DevKafka: testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka"),
+			Order:   testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
+			Payment: testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
 		},
 		ServerURL: serverURL(),
 		WorkDir:   t.TempDir(),
@@ -34,13 +38,24 @@ func TestShortChaos(t *testing.T) {
 		QuiesceTimeout: 2 * time.Minute,
 		Seed:           time.Now().UnixNano(),
 		Log:            &log,
-	})
+	}
+	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
+		cfg.Cluster = testenv.KafkaCluster(t)
+		cfg.RollingRestarts, cfg.MajorityOutages, cfg.BrokerDowntime = 1, 1, 3*time.Second
+		// A node takes seconds to start and a rolling restart a minute or
+		// more here: a longer, slower load keeps orders arriving through them.
+		cfg.Orders, cfg.Interval = 90, time.Second
+		cfg.QuiesceTimeout = 3 * time.Minute
+	} else {
+		cfg.Bins.DevKafka = testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
+	}
+	report, err := chaos.Run(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	var table strings.Builder
 	report.Print(&table)
-	t.Logf("%s\n%s", log.String(), table.String())
+	t.Logf("seed %d\n%s\n%s", cfg.Seed, log.String(), table.String())
 	if !report.OK() {
 		t.Errorf("the chaos checks failed:\n%s", strings.Join(report.Problems(), "\n"))
 	}

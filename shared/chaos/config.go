@@ -9,8 +9,11 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
+
+	"github.com/es-outbox/reference/shared/kafkacluster"
 )
 
 // Binaries are the programs under test, built beforehand.
@@ -29,11 +32,25 @@ type Config struct {
 	// Orders is how many orders the load places, one every Interval.
 	Orders   int
 	Interval time.Duration
+	// Kafka is DevKafka (the development broker, one process) or Apache (a
+	// real Apache Kafka cluster of 3 nodes, started in WorkDir).
+	Kafka string
+	// Cluster, if set, is a running Apache cluster to use (with the project's
+	// topics) instead of starting one; the run kills and restarts its nodes
+	// but leaves it running.
+	Cluster *kafkacluster.Cluster
 	// OrderKills and PaymentKills are how many kill -9 of a random replica
 	// of each service the controller injects; BrokerStops how many times it
 	// stops the broker (alternately SIGTERM and SIGKILL) for BrokerDowntime.
+	// On the Apache cluster a broker stop is a kill -9 of the node that leads
+	// a partition of order.events or payment.events.
 	OrderKills, PaymentKills, BrokerStops int
 	BrokerDowntime                        time.Duration
+	// Faults only the Apache cluster has: a rolling restart (each node
+	// stopped, started and caught up in turn), and a majority of the nodes
+	// killed at once (below min.insync.replicas: no write can succeed) for
+	// BrokerDowntime.
+	RollingRestarts, MajorityOutages int
 	// RestartPostgres restarts the whole PostgreSQL cluster once under load
 	// with PostgresRestartCommand. It disturbs every other user of the
 	// server, so it is off unless asked for.
@@ -51,14 +68,32 @@ type Config struct {
 	Log io.Writer
 }
 
+// The brokers a run can use.
+const (
+	DevKafka = "dev"
+	Apache   = "apache"
+)
+
 // DefaultPostgresRestart is how a Debian machine restarts its cluster
 // without systemd.
 var DefaultPostgresRestart = []string{"pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"}
 
 func (c *Config) validate() error {
+	if c.Cluster != nil {
+		c.Kafka = Apache
+	}
+	if c.Kafka == "" {
+		c.Kafka = DevKafka
+	}
 	switch {
-	case c.Bins.Order == "" || c.Bins.Payment == "" || c.Bins.DevKafka == "":
-		return errors.New("chaos: the order, payment and devkafka binaries are required")
+	case c.Bins.Order == "" || c.Bins.Payment == "":
+		return errors.New("chaos: the order and payment binaries are required")
+	case c.Kafka == DevKafka && c.Bins.DevKafka == "":
+		return errors.New("chaos: the devkafka binary is required")
+	case c.Kafka != DevKafka && c.Kafka != Apache:
+		return fmt.Errorf("chaos: Kafka %q: %q or %q", c.Kafka, DevKafka, Apache)
+	case c.Kafka == DevKafka && (c.RollingRestarts > 0 || c.MajorityOutages > 0):
+		return errors.New("chaos: rolling restarts and majority outages need the Apache cluster")
 	case c.ServerURL == "" || c.WorkDir == "":
 		return errors.New("chaos: ServerURL and WorkDir are required")
 	case c.Orders <= 0 || c.Interval <= 0:

@@ -16,6 +16,10 @@ const (
 	StopBrokerTerm  = "broker stopped (SIGTERM)"
 	StopBrokerKill  = "broker stopped (SIGKILL)"
 	RestartPostgres = "PostgreSQL restarted"
+	// On the Apache cluster.
+	KillLeader     = "kill -9 partition leader"
+	RollingRestart = "rolling restart of all nodes"
+	MajorityDown   = "kill -9 two of three nodes"
 )
 
 // controller injects the faults one at a time at random moments spread over
@@ -40,7 +44,17 @@ func (c *controller) schedule() []string {
 		kinds = append(kinds, KillPayment)
 	}
 	for i := range c.cfg.BrokerStops {
-		kinds = append(kinds, []string{StopBrokerTerm, StopBrokerKill}[i%2])
+		if c.sys.cluster != nil {
+			kinds = append(kinds, KillLeader)
+		} else {
+			kinds = append(kinds, []string{StopBrokerTerm, StopBrokerKill}[i%2])
+		}
+	}
+	for range c.cfg.RollingRestarts {
+		kinds = append(kinds, RollingRestart)
+	}
+	for range c.cfg.MajorityOutages {
+		kinds = append(kinds, MajorityDown)
 	}
 	if c.cfg.RestartPostgres {
 		kinds = append(kinds, RestartPostgres)
@@ -78,6 +92,12 @@ func (c *controller) inject(kind string) {
 		c.crashAndRestart(c.sys.broker, true, c.cfg.BrokerDowntime)
 	case StopBrokerKill:
 		c.crashAndRestart(c.sys.broker, false, c.cfg.BrokerDowntime)
+	case KillLeader:
+		c.killLeader()
+	case RollingRestart:
+		c.rollingRestart()
+	case MajorityDown:
+		c.majorityDown()
 	case RestartPostgres:
 		if out, err := exec.Command(c.cfg.PostgresRestartCommand[0], c.cfg.PostgresRestartCommand[1:]...).CombinedOutput(); err != nil {
 			c.fail(fmt.Sprintf("%s: %v: %s", kind, err, out))
@@ -107,4 +127,62 @@ func (c *controller) fail(msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.failures = append(c.failures, msg)
+}
+
+// killLeader kills -9 the node that leads a random partition of one of the
+// topics the forwarders write, and starts it again after BrokerDowntime.
+func (c *controller) killLeader() {
+	topic := []string{orderEventsTopic, paymentEventsTopic}[c.rnd.IntN(2)]
+	partition := int32(c.rnd.IntN(4))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := c.sys.cluster.Leader(ctx, topic, partition)
+	if err != nil {
+		c.fail(fmt.Sprintf("%s: %v", KillLeader, err))
+		return
+	}
+	fmt.Fprintf(c.cfg.Log, "  node %d leads %s/%d\n", id, topic, partition)
+	c.outage(id)
+}
+
+// majorityDown kills two random nodes at once: no partition has
+// min.insync.replicas and the controllers have no quorum until they are
+// back, after BrokerDowntime.
+func (c *controller) majorityDown() {
+	nodes := c.sys.cluster.Nodes
+	first := c.rnd.IntN(len(nodes))
+	c.outage(nodes[first].ID, nodes[(first+1)%len(nodes)].ID)
+}
+
+// outage kills the nodes, waits BrokerDowntime and starts them again.
+func (c *controller) outage(ids ...int) {
+	for _, id := range ids {
+		if err := c.sys.cluster.Kill(id); err != nil {
+			c.fail(err.Error())
+		}
+	}
+	time.Sleep(c.cfg.BrokerDowntime)
+	for _, id := range ids {
+		if err := c.sys.cluster.StartNode(id); err != nil {
+			c.fail(err.Error())
+		}
+	}
+}
+
+// rollingRestart stops each node cleanly, starts it and waits until every
+// replica is in sync again before the next, as an upgrade does.
+func (c *controller) rollingRestart() {
+	for _, n := range c.sys.cluster.Nodes {
+		if err := c.sys.cluster.Stop(n.ID); err != nil {
+			c.fail(err.Error())
+		}
+		if err := c.sys.cluster.StartNode(n.ID); err != nil {
+			c.fail(err.Error())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		if err := c.sys.cluster.WaitHealthy(ctx); err != nil {
+			c.fail(fmt.Sprintf("%s: %v", RollingRestart, err))
+		}
+		cancel()
+	}
 }

@@ -40,7 +40,7 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 		return nil, err
 	}
 	defer sys.stop()
-	fmt.Fprintf(cfg.Log, "system up: broker %s, order %v, logs in %s\n", sys.brokerAddr, sys.orderURLs, cfg.WorkDir)
+	fmt.Fprintf(cfg.Log, "system up: Kafka (%s) %v, order %v, logs in %s\n", cfg.Kafka, sys.brokers, sys.orderURLs, cfg.WorkDir)
 
 	ctrl := &controller{cfg: cfg, sys: sys, rnd: rand.New(rand.NewPCG(uint64(cfg.Seed), 7)), injected: map[string]int{}}
 	var wg sync.WaitGroup
@@ -85,7 +85,7 @@ func verify(ctx context.Context, cfg Config, sys *system, h *history, ctrl *cont
 			}
 		}
 	}
-	records, err := readTopics([]string{sys.brokerAddr}, want, time.Minute)
+	records, err := readTopics(sys.brokers, want, time.Minute)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/kafkacluster"
 )
 
 // replica is one supervised process. Like systemd's Restart=always, the
@@ -94,18 +98,28 @@ func (r *replica) shutdown() {
 
 // system is everything the run started.
 type system struct {
-	broker   *replica
-	orders   []*replica
-	payments []*replica
+	// Kafka is either the development broker, a supervised process, or the
+	// Apache cluster, whose nodes only the fault controller stops and starts.
+	broker  *replica
+	cluster *kafkacluster.Cluster
+	// ownCluster: the run started the cluster and stops it.
+	ownCluster bool
+	orders     []*replica
+	payments   []*replica
 	// orderURLs are the order replicas' base URLs, for the load and checks.
 	orderURLs   []string
-	brokerAddr  string
+	brokers     []string
 	orderDB     string
 	paymentDB   string
 	cancelWatch context.CancelFunc
 }
 
+// all are the supervised processes: the services, and the development
+// broker if the run uses it.
 func (s *system) all() []*replica {
+	if s.broker == nil {
+		return s.services()
+	}
 	return append([]*replica{s.broker}, s.services()...)
 }
 
@@ -114,20 +128,14 @@ func (s *system) services() []*replica {
 	return append(append([]*replica{}, s.orders...), s.payments...)
 }
 
-// launch starts the broker and two replicas of each service, and supervises
+// launch starts Kafka and two replicas of each service, and supervises
 // them until stop.
 func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
 	s := &system{orderDB: orderDB, paymentDB: paymentDB}
-	port, err := freePort()
-	if err != nil {
+	if err := s.startKafka(cfg); err != nil {
 		return nil, err
 	}
-	s.brokerAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	s.broker = &replica{spec: spec{
-		name: "devkafka", bin: cfg.Bins.DevKafka, log: filepath.Join(cfg.WorkDir, "devkafka.log"),
-		args: []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(cfg.WorkDir, "kafka-data"), "--partitions", "4"},
-	}}
-	common := []string{"KAFKA_BROKERS=" + s.brokerAddr, "LOG_LEVEL=" + cmp.Or(cfg.LogLevel, "info"), "FORWARDER_POLL_INTERVAL=10ms"}
+	common := []string{"KAFKA_BROKERS=" + strings.Join(s.brokers, ","), "LOG_LEVEL=" + cmp.Or(cfg.LogLevel, "info"), "FORWARDER_POLL_INTERVAL=10ms"}
 	for i := range 2 {
 		addr, err := freeAddr()
 		if err != nil {
@@ -165,6 +173,38 @@ func launch(cfg Config, orderDB, paymentDB string) (*system, error) {
 	return s, nil
 }
 
+// startKafka starts the development broker (supervised with the services)
+// or the Apache cluster.
+func (s *system) startKafka(cfg Config) error {
+	if cfg.Cluster != nil {
+		s.cluster, s.brokers = cfg.Cluster, cfg.Cluster.Brokers()
+		return nil
+	}
+	if cfg.Kafka == Apache {
+		s.ownCluster = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		c, err := kafkacluster.Start(ctx, kafkacluster.Config{
+			Dir: filepath.Join(cfg.WorkDir, "kafka"), Nodes: 3, Topics: devkafka.Topics, Partitions: 4, Log: cfg.Log,
+		})
+		if err != nil {
+			return err
+		}
+		s.cluster, s.brokers = c, c.Brokers()
+		return nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.brokers = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	s.broker = &replica{spec: spec{
+		name: "devkafka", bin: cfg.Bins.DevKafka, log: filepath.Join(cfg.WorkDir, "devkafka.log"),
+		args: []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(cfg.WorkDir, "kafka-data"), "--partitions", "4"},
+	}}
+	return nil
+}
+
 // waitReady waits until every service replica answers /livez.
 func (s *system) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -186,7 +226,12 @@ func (s *system) stop() {
 	for _, r := range s.services() {
 		r.shutdown()
 	}
-	s.broker.shutdown()
+	if s.broker != nil {
+		s.broker.shutdown()
+	}
+	if s.ownCluster {
+		_ = s.cluster.Down()
+	}
 }
 
 // selfExits counts the restarts the supervisor did (processes that gave up

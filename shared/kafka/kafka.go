@@ -117,14 +117,17 @@ func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logge
 // in some paths while the broker is away (no metadata, circuit breaker
 // open) and sends later records of the same partition, so after a broker
 // restart later events arrived before earlier ones.
-func NewOrderedProducer(brokers []string, clientID string) (*kgo.Client, error) {
-	client, err := kgo.NewClient(
+//
+// opts come after these settings and override them (benchmarks compare
+// other settings with them).
+func NewOrderedProducer(brokers []string, clientID string, opts ...kgo.Opt) (*kgo.Client, error) {
+	client, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(clientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(Partitioner),
 		kgo.ProducerLinger(0), // the forwarder hands over whole batches: send at once
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer for %s: %w", strings.Join(brokers, ","), err)
 	}

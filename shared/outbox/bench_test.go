@@ -51,7 +51,7 @@ func BenchmarkBacklog(b *testing.B) {
 		}
 
 		start := time.Now()
-		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 1000)
+		stop := runForwarder(b, pool, brokers, "", 10*time.Millisecond, 1000)
 		waitForOffset(b, pool, "forwarder", last)
 		forwarder := float64(events) / time.Since(start).Seconds()
 		stop()
@@ -76,7 +76,7 @@ func BenchmarkLatency(b *testing.B) {
 		pool, _ := testenv.Database(b, eventstore.Migrations)
 		brokers := testenv.Kafka(b)
 
-		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 100)
+		stop := runForwarder(b, pool, brokers, "", 10*time.Millisecond, 100)
 		fwd := measureLatency(b, pool, brokers, "order.events", rate, seconds)
 		stop()
 		// The raw relay starts where the forwarder ended, on its own topic.
@@ -104,7 +104,7 @@ func BenchmarkIdle(b *testing.B) {
 		pool, _ := testenv.Database(b, eventstore.Migrations)
 		brokers := testenv.Kafka(b)
 
-		stop := runForwarder(b, pool, brokers, 20*time.Millisecond, 100)
+		stop := runForwarder(b, pool, brokers, "", 20*time.Millisecond, 100)
 		fwdCPU, fwdQueries := idleCost(pool, idle)
 		stop()
 		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
@@ -134,7 +134,7 @@ func processCPU() time.Duration {
 	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
-func fillBacklog(b *testing.B, pool *pgxpool.Pool, n int) {
+func fillBacklog(b testing.TB, pool *pgxpool.Pool, n int) {
 	b.Helper()
 	// 1,000 transactions of 100 events, each event its own stream version.
 	for tx := range n / 100 {
@@ -149,9 +149,10 @@ func fillBacklog(b *testing.B, pool *pgxpool.Pool, n int) {
 	}
 }
 
-func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, poll time.Duration, batch int) (stop func()) {
+// runForwarder runs a forwarder in group ("" for the default) until stop.
+func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, group string, poll time.Duration, batch int) (stop func()) {
 	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: poll, BatchSize: batch,
+		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, ConsumerGroup: group, PollInterval: poll, BatchSize: batch,
 	})
 	if err != nil {
 		b.Fatal(err)

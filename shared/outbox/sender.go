@@ -28,8 +28,12 @@ type sender struct {
 	failure error // the first send that failed since the last flush
 }
 
+// producerOptions override the producer's settings; only benchmarks set
+// them (export_test.go), to measure other settings beside the chosen ones.
+var producerOptions []kgo.Opt
+
 func newSender(brokers []string) (*sender, error) {
-	client, err := kafka.NewOrderedProducer(brokers, "forwarder")
+	client, err := kafka.NewOrderedProducer(brokers, "forwarder", producerOptions...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ func KafkaCluster(t testing.TB) *kafkacluster.Cluster {
 	dir := os.Getenv("TEST_KAFKA_CLUSTER")
 	if dir == "" {
 		t.Skip("needs the real Apache Kafka cluster: run go tool task test-kafka")
+	}
+	if c, ok := held.Load(t); ok { // this test holds it already (testenv.Kafka called first)
+		return c.(*kafkacluster.Cluster)
 	}
 	c, err := kafkacluster.Open(dir)
 	if err != nil {
@@ -54,6 +58,7 @@ func KafkaCluster(t testing.TB) *kafkacluster.Cluster {
 	}
 	t.Cleanup(func() {
 		restore()
+		held.Delete(t)
 		lock.Close() // releases the lock
 	})
 	restore() // a test of another package that died may have left a node down
@@ -62,5 +67,9 @@ func KafkaCluster(t testing.TB) *kafkacluster.Cluster {
 	if err := c.ResetTopics(ctx, 4, devkafka.Topics...); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	held.Store(t, c)
 	return c
 }
+
+// held is the cluster each running test holds, by test.
+var held sync.Map

@@ -4,8 +4,14 @@
 // and restarts them, then checks that nothing was lost, skipped, reordered or
 // charged twice, and prints the figures. It exits 1 if anything was found.
 //
-//	chaos [--orders 300] [--interval 50ms] [--order-kills 4] [--payment-kills 4]
-//	      [--broker-stops 2] [--broker-downtime 5s] [--restart-postgres] [--seed N]
+//	chaos [--kafka dev|apache] [--orders 300] [--interval 50ms] [--order-kills 4]
+//	      [--payment-kills 4] [--broker-stops 2] [--broker-downtime 5s]
+//	      [--rolling-restarts 1] [--majority-outages 1] [--restart-postgres] [--seed N]
+//
+// With --kafka apache it runs on a real 3-node Apache Kafka cluster (started
+// in its work directory with package kafkacluster; needs Java and Maven),
+// where a broker stop kills the leader of a partition, and adds rolling
+// restarts and outages of two of the three nodes.
 package main
 
 import (
@@ -43,12 +49,15 @@ func run(args []string) error {
 		fs.PrintDefaults()
 	}
 	cfg := chaos.Config{Log: os.Stdout}
+	fs.StringVar(&cfg.Kafka, "kafka", chaos.DevKafka, "the broker: dev (the development broker) or apache (a 3-node Apache Kafka cluster)")
 	fs.IntVar(&cfg.Orders, "orders", 300, "orders to place")
 	fs.DurationVar(&cfg.Interval, "interval", 50*time.Millisecond, "time between two orders")
 	fs.IntVar(&cfg.OrderKills, "order-kills", 4, "kill -9 of an order replica")
 	fs.IntVar(&cfg.PaymentKills, "payment-kills", 4, "kill -9 of a payment replica")
 	fs.IntVar(&cfg.BrokerStops, "broker-stops", 2, "broker stops (alternately SIGTERM and SIGKILL)")
 	fs.DurationVar(&cfg.BrokerDowntime, "broker-downtime", 5*time.Second, "how long the broker stays down")
+	fs.IntVar(&cfg.RollingRestarts, "rolling-restarts", -1, "rolling restarts of the Apache cluster (default 1 with --kafka apache)")
+	fs.IntVar(&cfg.MajorityOutages, "majority-outages", -1, "kill -9 of two of the three Apache nodes for the broker downtime (default 1 with --kafka apache)")
 	fs.BoolVar(&cfg.RestartPostgres, "restart-postgres", false, "restart the PostgreSQL cluster once under load (disturbs every user of the server)")
 	fs.DurationVar(&cfg.QuiesceTimeout, "quiesce-timeout", 2*time.Minute, "how long to wait for every order to settle")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "the services' LOG_LEVEL (debug adds Sarama's log of group joins and claims)")
@@ -56,6 +65,15 @@ func run(args []string) error {
 	keep := fs.Bool("keep", false, "keep the work directory (logs, broker data) after a successful run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.Kafka != chaos.DevKafka && cfg.Kafka != chaos.Apache {
+		return fmt.Errorf("--kafka %q: want %s or %s", cfg.Kafka, chaos.DevKafka, chaos.Apache)
+	}
+	for _, n := range []*int{&cfg.RollingRestarts, &cfg.MajorityOutages} {
+		if *n < 0 && cfg.Kafka == chaos.Apache {
+			*n = 1
+		}
+		*n = max(*n, 0)
 	}
 	cfg.ServerURL = testenv.DefaultDatabaseURL
 	if url := os.Getenv("DATABASE_URL"); url != "" {
@@ -69,7 +87,7 @@ func run(args []string) error {
 	if cfg.Bins, err = build(filepath.Join(dir, "bin")); err != nil {
 		return err
 	}
-	fmt.Printf("chaos: seed %d, %d orders every %s\n", cfg.Seed, cfg.Orders, cfg.Interval)
+	fmt.Printf("chaos: seed %d, %d orders every %s, Kafka: %s\n", cfg.Seed, cfg.Orders, cfg.Interval, cfg.Kafka)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
