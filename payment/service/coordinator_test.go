@@ -39,7 +39,7 @@ func TestCoordinatorKilledWhileConsumingChargesEveryOrderOnce(t *testing.T) {
 	if err := c.Kill(coordinator); err != nil {
 		t.Fatal(err)
 	}
-	place(40) // while the group has no coordinator
+	place(40)                   // while the group has no coordinator
 	time.Sleep(5 * time.Second) // the node stays down a while, as a crashed machine would
 	if err := c.StartNode(coordinator); err != nil {
 		t.Fatal(err)
