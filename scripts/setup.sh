@@ -30,7 +30,10 @@ else
 		log "installing PostgreSQL from Debian's packages"
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 	fi
-	read -r version cluster port status _ < <(pg_lsclusters --no-header | head -n1)
+	# The cluster on 5432, where the defaults look (a benchmark may have
+	# created others); else the first.
+	read -r version cluster port status _ < <(pg_lsclusters --no-header | awk '$3 == 5432' | head -n1)
+	[[ -n "${version:-}" ]] || read -r version cluster port status _ < <(pg_lsclusters --no-header | head -n1)
 	# A development server: the defaults (postgres@127.0.0.1, no password)
 	# need local TCP connections trusted. Debian's own pg_hba.conf asks for a
 	# password, whether we installed it or the machine came with it.
