@@ -36,6 +36,15 @@ type Broker struct {
 	cluster *kfake.Cluster
 	// client heartbeats on behalf of group members (armSessionTimers).
 	client *kgo.Client
+	// sequences are the idempotent producers' partitions this process has
+	// taken a batch for (refuseForgottenSequences).
+	sequences map[producerPartition]bool
+}
+
+type producerPartition struct {
+	producerID int64
+	topic      string
+	partition  int32
 }
 
 // Start starts a single-broker cluster.
@@ -64,8 +73,9 @@ func Start(cfg Config) (*Broker, error) {
 		cluster.Close()
 		return nil, fmt.Errorf("devkafka: %w", err)
 	}
-	b := &Broker{cluster: cluster, client: client}
+	b := &Broker{cluster: cluster, client: client, sequences: map[producerPartition]bool{}}
 	b.armSessionTimers()
+	b.refuseForgottenSequences()
 	return b, nil
 }
 
@@ -96,6 +106,65 @@ func (b *Broker) armSessionTimers() {
 	})
 }
 
+// refuseForgottenSequences works around kfake forgetting the idempotent
+// producers' sequence numbers when it restarts from its data directory (as
+// after kill -9). Kafka keeps them with the log, so a producer's next batch
+// after a broker restart must still follow its last one, and a batch that
+// does not is refused; kfake instead takes whatever sequence comes first for
+// a producer it does not know. With five requests in flight, that let a
+// later batch in while an earlier one was being retried, out of order. So
+// the broker refuses, with OUT_OF_ORDER_SEQUENCE_NUMBER, a batch that does
+// not start a producer's sequence on a partition (sequence 0) unless this
+// process has taken one of that producer's batches for the partition
+// before: the client then takes a new producer id and sends everything
+// again from sequence 0, in order, as it does when Kafka refuses a
+// sequence.
+func (b *Broker) refuseForgottenSequences() {
+	b.cluster.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		req := r.(*kmsg.ProduceRequest)
+		forgotten := false
+		var taken []producerPartition
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				var batch kmsg.RecordBatch
+				if batch.ReadFrom(p.Records) != nil || batch.ProducerID < 0 {
+					continue // not an idempotent batch
+				}
+				key := producerPartition{batch.ProducerID, t.Topic, p.Partition}
+				if batch.FirstSequence != 0 && !b.sequences[key] {
+					forgotten = true
+				}
+				taken = append(taken, key)
+			}
+		}
+		if !forgotten {
+			for _, key := range taken {
+				b.sequences[key] = true
+			}
+			return nil, nil, false
+		}
+		return produceError(req, kerr.OutOfOrderSequenceNumber.Code), nil, true
+	})
+}
+
+// produceError answers every partition of req with code, writing nothing.
+func produceError(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
 // Addr is the broker's host:port, for KAFKA_BROKERS.
 func (b *Broker) Addr() string { return b.cluster.ListenAddrs()[0] }
 
@@ -110,24 +179,11 @@ func (b *Broker) Close() {
 // refuse returns true, and write nothing of it; for tests of what producers
 // do when Kafka refuses writes.
 func (b *Broker) RefuseProduceWhile(refuse func() bool) {
-	b.cluster.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+	b.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		b.cluster.KeepControl()
 		if !refuse() {
 			return nil, nil, false
 		}
-		req := r.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range req.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotEnoughReplicas.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return produceError(req.(*kmsg.ProduceRequest), kerr.NotEnoughReplicas.Code), nil, true
 	})
 }

@@ -3,6 +3,8 @@ package devkafka_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -42,6 +44,56 @@ func TestRestartKeepsRecords(t *testing.T) {
 	records := testenv.Records(t, []string{broker.Addr()}, "order.events", 1, 10*time.Second)
 	if len(records) != 1 || string(records[0].Value) != "kept" {
 		t.Fatalf("after restart order.events holds %d records, want the one produced before", len(records))
+	}
+}
+
+// An idempotent producer that goes on after the broker restarted from its
+// data directory (kill -9 of the dev broker) continues a sequence the
+// broker no longer knows. Kafka would refuse such a batch; the dev broker
+// must too, so that the producer starts its sequence anew (a new producer
+// id or epoch) instead of having a later batch taken while an earlier one
+// is retried. kfake alone takes the batch under the old producer id.
+func TestRestartedBrokerRefusesAForgottenSequence(t *testing.T) {
+	dir := t.TempDir()
+	broker, err := devkafka.Start(devkafka.Config{DataDir: dir, Partitions: 1, Topics: []string{"order.events"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := broker.Addr()
+	_, port, _ := net.SplitHostPort(addr)
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	produce := func(v string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.ProduceSync(ctx, &kgo.Record{Topic: "order.events", Key: []byte("order-1"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce("first")
+	broker.Close()
+	n, _ := strconv.Atoi(port)
+	broker, err = devkafka.Start(devkafka.Config{Port: n, DataDir: dir, Partitions: 1, Topics: []string{"order.events"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	produce("second") // sequence 1 of a producer the restarted broker does not know
+
+	records := testenv.Records(t, []string{addr}, "order.events", 2, 10*time.Second)
+	if len(records) != 2 {
+		t.Fatalf("order.events holds %d records, want 2", len(records))
+	}
+	first, second := records[0], records[1]
+	if string(first.Value) != "first" || string(second.Value) != "second" {
+		t.Fatalf("records %q, %q; want first, second", first.Value, second.Value)
+	}
+	if first.ProducerID == second.ProducerID && first.ProducerEpoch == second.ProducerEpoch {
+		t.Errorf("the restarted broker took sequence 1 of producer %d epoch %d, which it had forgotten", first.ProducerID, first.ProducerEpoch)
 	}
 }
 

@@ -94,6 +94,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	// Absolute, so that the nodes' files are the same whatever the working
+	// directory of whoever starts or checks a node later (a test runs in its
+	// package's directory).
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = dir
 	c, err := Open(cfg.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -130,6 +138,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 // Open reads the cluster in dir, running or not. The error wraps
 // os.ErrNotExist when dir holds none.
 func Open(dir string) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, fmt.Errorf("kafkacluster: no cluster in %s: %w", dir, err)
