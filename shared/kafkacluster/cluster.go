@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,7 +37,9 @@ type Config struct {
 	// Nodes is 1 or 3; default 3.
 	Nodes int
 	// Port is the first node's client port; node i listens on Port+i-1
-	// and its controller on Port+100+i-1. 0 picks free ports.
+	// and its controller on Port+100+i-1. 0 picks free ones. Keep them
+	// below 32768, the kernel's ephemeral ports, or a restarting node may
+	// find its port taken by a client's connection.
 	Port int
 	// Topics are created with Partitions partitions (default 6) and, with 3
 	// nodes, 3 replicas each.
@@ -202,29 +205,43 @@ func create(ctx context.Context, cfg Config) (*Cluster, error) {
 }
 
 func nodePorts(count, first int) ([]Node, error) {
+	if first == 0 {
+		var err error
+		if first, err = freePorts(count); err != nil {
+			return nil, err
+		}
+	}
 	nodes := make([]Node, count)
 	for i := range nodes {
 		nodes[i] = Node{ID: i + 1, Port: first + i, ControllerPort: first + 100 + i}
-		if first == 0 {
-			var err error
-			if nodes[i].Port, err = freePort(); err != nil {
-				return nil, err
-			}
-			if nodes[i].ControllerPort, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return nodes, nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts finds a first port for count nodes whose ports (first to
+// first+count-1, and 100 above) are all free now. It looks below the
+// kernel's ephemeral range (32768 and up on Linux): a port in that range
+// may be taken as the local end of some client's connection while its node
+// is down, and the node could not listen again when it restarts.
+func freePorts(count int) (int, error) {
+	for range 100 {
+		first := 20000 + 10*rand.IntN(1200)
+		free := true
+		for _, p := range []int{first, first + 100} {
+			for i := range count {
+				ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
+				if err != nil {
+					free = false
+					continue
+				}
+				ln.Close()
+			}
+		}
+		if free {
+			return first, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("kafkacluster: no free ports between 20000 and 32100")
 }
 
 // writeConfig writes a node's server.properties and log4j2 configuration.
