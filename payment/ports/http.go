@@ -1,8 +1,6 @@
 package ports
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -41,11 +39,10 @@ func NewHTTPHandler(payments *app.Application, queue *app.PoisonQueue, adminToke
 }
 
 // requireAdminToken guards the admin endpoints with a bearer token, compared
-// in constant time (as SHA-256 sums, so that not even its length leaks).
+// in constant time (httpapi.TokenMatches).
 // Without a configured token they answer 503: a deployment that forgot to set
 // one is closed, not open.
 func requireAdminToken(token string) func(http.HandlerFunc) http.Handler {
-	want := sha256.Sum256([]byte(token))
 	return func(next http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if token == "" {
@@ -54,8 +51,7 @@ func requireAdminToken(token string) func(http.HandlerFunc) http.Handler {
 				return
 			}
 			got, ok := bearerToken(r)
-			sum := sha256.Sum256([]byte(got))
-			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			if !ok || !httpapi.TokenMatches(token, got) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="payment admin"`)
 				httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 					Message: "a valid admin token is required: Authorization: Bearer <token>"})
