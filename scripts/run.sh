@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `task run`: the development broker and both services on this machine, with
-# the operator console, until Ctrl-C. Fresh databases run_orders and
-# run_payments and fresh broker data each time; logs in $RUN_DIR.
+# the operator console, until Ctrl-C. Fresh databases and broker data each
+# time; logs in $RUN_DIR, and what it started in $RUN_DIR/env once ready.
 #
-#   RUN_DIR (.run), RUN_ORDER_ADDR (127.0.0.1:8080), RUN_PAYMENT_ADDR
+#   RUN_DIR (.run), RUN_DATABASES (run: run_orders, run_payments), RUN_ORDER_ADDR (127.0.0.1:8080), RUN_PAYMENT_ADDR
 #   (127.0.0.1:8081), DEVKAFKA_PORT (9092), RUN_ADMIN_TOKEN (random), and
 #   RUN_ORDER_FORWARDER=false to run the order service without its
 #   forwarder (the browser test runs `order forward` itself, to stop it).
@@ -40,9 +40,10 @@ done
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR/bin"
 go build -o "$RUN_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka
 BIN=$RUN_DIR/bin
-ORDER_DB=$(with_db run_orders)
-PAYMENT_DB=$(with_db run_payments)
-for db in run_orders run_payments; do
+DBS=${RUN_DATABASES:-run}
+ORDER_DB=$(with_db "${DBS}_orders")
+PAYMENT_DB=$(with_db "${DBS}_payments")
+for db in "${DBS}_orders" "${DBS}_payments"; do
 	psql -q "$BASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || die "cannot reach PostgreSQL at ${BASE_URL%%\?*}"
 done
 
@@ -73,6 +74,7 @@ cat <<EOF
 
 Running until Ctrl-C.
 EOF
+printf 'ORDER_DB=%q\nPAYMENT_DB=%q\nKAFKA_BROKERS=%q\n' "$ORDER_DB" "$PAYMENT_DB" "$KAFKA_BROKERS" >"$RUN_DIR/env"
 touch "$RUN_DIR/ready"
 wait -n "${PIDS[@]}" || true
 die "a process stopped (see $RUN_DIR/*.log)"

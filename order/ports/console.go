@@ -212,6 +212,9 @@ func (c *Console) refreshing(p *page) *page {
 // render writes the page with status, rendered in full before any of it
 // is sent, so that a template error is a clean 500.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	if p.Error != nil && p.Error.Status == http.StatusUnauthorized {
+		p.HasToken = false // the token was refused, and is forgotten
+	}
 	t, ok := c.pages[name]
 	if !ok {
 		panic("console: no page template " + name)

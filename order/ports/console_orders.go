@@ -33,7 +33,7 @@ type ordersData struct {
 	Status   string
 	Customer string
 	Statuses []order.Status
-	// Next is the query of the next page; empty on the last.
+	// Next is the address of the next page; empty on the last.
 	Next string
 	// FirstPage says whether this is the first page.
 	FirstPage bool
@@ -76,7 +76,7 @@ func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 		next.Set("cursor", encodeCursor(*page.Next))
-		d.Next = next.Encode()
+		d.Next = ConsolePath + "orders?" + next.Encode()
 	}
 	c.render(w, r, status, "orders", p)
 }

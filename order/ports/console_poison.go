@@ -141,7 +141,9 @@ type poisonListData struct {
 	Statuses []string
 	Entries  []poisonEntry
 	Outcomes []poisonOutcome
-	DryRun   bool
+	// RequeueAll says the page answers a requeue of all, DryRun whether
+	// it was one.
+	RequeueAll, DryRun bool
 }
 
 var poisonStatuses = []string{"new", "requeued", "discarded", "all"}
@@ -191,7 +193,6 @@ func (c *Console) showPoisonList(w http.ResponseWriter, r *http.Request, s Servi
 		}
 		if err := c.admin(w, r, s, http.MethodGet, poisonPath+"?status="+url.QueryEscape(d.Status), nil, &list); err != nil {
 			p.Error = c.publicError(r, err)
-			p.HasToken = adminToken(r) != "" && p.Error.Status != http.StatusUnauthorized
 			if status == http.StatusOK {
 				status = p.Error.Status
 			}
@@ -226,7 +227,6 @@ func (c *Console) showPoisonEntry(w http.ResponseWriter, r *http.Request, s Serv
 		var e poisonEntry
 		if err := c.admin(w, r, s, http.MethodGet, poisonPath+"/"+url.PathEscape(id), nil, &e); err != nil {
 			p.Error = c.publicError(r, err)
-			p.HasToken = adminToken(r) != "" && p.Error.Status != http.StatusUnauthorized
 			if status == http.StatusOK {
 				status = p.Error.Status
 			}
@@ -287,7 +287,7 @@ func (c *Console) poisonRequeueAll(w http.ResponseWriter, r *http.Request) {
 	var res struct {
 		Outcomes []poisonOutcome `json:"outcomes"`
 	}
-	d := &poisonListData{Service: s.Name, Status: "new", Statuses: poisonStatuses, DryRun: req.DryRun}
+	d := &poisonListData{Service: s.Name, Status: "new", Statuses: poisonStatuses, RequeueAll: true, DryRun: req.DryRun}
 	if err := c.admin(w, r, s, http.MethodPost, poisonPath+"/requeue-all", req, &res); err != nil {
 		c.actionFailed(w, r, s, err)
 		return
