@@ -68,6 +68,9 @@ type Pipeline interface {
 	ConsumerLags(ctx context.Context) ([]adapters.TopicLag, error)
 	// ProjectionStatuses says where each projection is and how far behind.
 	ProjectionStatuses(ctx context.Context) ([]projections.Status, error)
+	// Find returns where in topic the records of the events with these ids
+	// are, looking from about since, within limits.
+	Find(ctx context.Context, topic string, since time.Time, ids []string) (map[string]adapters.Position, error)
 }
 
 // Rebuilds runs projection replays in the background (projections.Replayer).

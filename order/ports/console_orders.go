@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/httpapi"
@@ -127,7 +128,9 @@ type consoleEvent struct {
 	TraceID       string
 	TraceURL      string
 	Topic         string
-	Payload       string
+	// Kafka is where the event's record is, if it was found.
+	Kafka   *adapters.Position
+	Payload string
 }
 
 // paymentView is the order's payment, from the payment service's API.
@@ -145,8 +148,10 @@ type paymentView struct {
 }
 
 type orderData struct {
-	Order      *order.Order
-	Events     []consoleEvent
+	Order  *order.Order
+	Events []consoleEvent
+	// KafkaErr says why where the events went is not known.
+	KafkaErr   string
 	Payment    *paymentView
 	PaymentErr string
 	// Live says the order may still change, so the page refreshes.
@@ -170,11 +175,25 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &orderData{Order: o, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	var positions map[string]adapters.Position
+	if len(events) > 0 {
+		positions, err = c.cfg.Pipeline.Find(r.Context(), orderEventsTopic, events[0].RecordedAt, ids)
+		if err != nil {
+			d.KafkaErr = err.Error()
+		}
+	}
 	for _, e := range events {
 		ce := consoleEvent{Type: e.Type, SchemaVersion: e.SchemaVersion, StreamVersion: e.StreamVersion, RecordedAt: e.RecordedAt,
 			CorrelationID: e.CorrelationID, Payload: indentJSON(e.Payload)}
 		if topic, ok := routeTopic(e.Type); ok {
 			ce.Topic = topic
+			if pos, ok := positions[e.ID]; ok {
+				ce.Kafka = &pos
+			}
 		}
 		ce.TraceID = traceID(e.Metadata[messaging.TraceParentKey])
 		if ce.TraceID != "" && c.cfg.JaegerURL != "" {

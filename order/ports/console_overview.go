@@ -37,8 +37,8 @@ type serviceFigures struct {
 	// PoisonDepth counts its poison queue's unhandled entries; nil if it
 	// has none.
 	PoisonDepth *float64
-	// PastDeadline counts its orders past their payment deadline; nil if
-	// it does not track deadlines.
+	// PastDeadline counts its orders past their deadline (a gauge named
+	// *_overdue_orders, summed over its labels); nil if it tracks none.
 	PastDeadline *float64
 }
 
@@ -67,7 +67,7 @@ func serviceMetrics(ctx context.Context, s ServiceAPI) serviceFigures {
 		if v, ok := sum(name); ok && strings.HasSuffix(name, "_poison_queue_depth") {
 			f.PoisonDepth = &v
 		}
-		if v, ok := sum(name); ok && strings.HasSuffix(name, "_past_deadline") {
+		if v, ok := sum(name); ok && strings.HasSuffix(name, "_overdue_orders") {
 			f.PastDeadline = &v
 		}
 	}

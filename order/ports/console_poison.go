@@ -245,17 +245,9 @@ type actionRequest struct {
 }
 
 func (c *Console) poisonRequeue(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.poisonService(w, r)
-	if !ok {
-		return
+	if s, ok := c.poisonService(w, r); ok {
+		c.poisonAction(w, r, s, "requeue", actionRequest{By: by(r), DryRun: r.PostFormValue("dry_run") != ""})
 	}
-	req := actionRequest{By: by(r), DryRun: r.PostFormValue("dry_run") != ""}
-	var outcome poisonOutcome
-	if err := c.admin(w, r, s, http.MethodPost, poisonPath+"/"+url.PathEscape(r.PathValue("id"))+"/requeue", req, &outcome); err != nil {
-		c.actionFailed(w, r, s, err)
-		return
-	}
-	c.showPoisonEntry(w, r, s, &outcome, http.StatusOK)
 }
 
 func (c *Console) poisonDiscard(w http.ResponseWriter, r *http.Request) {
@@ -270,8 +262,14 @@ func (c *Console) poisonDiscard(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, s, httpapi.BadField("reason", "Say why the message is set aside: the reason is required."))
 		return
 	}
+	c.poisonAction(w, r, s, "discard", req)
+}
+
+// poisonAction asks s to requeue or discard the entry, and shows the entry
+// with what happened.
+func (c *Console) poisonAction(w http.ResponseWriter, r *http.Request, s ServiceAPI, action string, req actionRequest) {
 	var outcome poisonOutcome
-	if err := c.admin(w, r, s, http.MethodPost, poisonPath+"/"+url.PathEscape(r.PathValue("id"))+"/discard", req, &outcome); err != nil {
+	if err := c.admin(w, r, s, http.MethodPost, poisonPath+"/"+url.PathEscape(r.PathValue("id"))+"/"+action, req, &outcome); err != nil {
 		c.actionFailed(w, r, s, err)
 		return
 	}

@@ -63,7 +63,7 @@ func newConsole(t *testing.T, adminToken string) *consoleEnv {
 	replayer := projections.NewReplayer(ctx, pool, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { stop(); <-projected; replayer.Wait() })
 
-	lag, err := adapters.NewConsumerLag(brokers)
+	lag, err := adapters.NewKafkaInspector(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func newConsole(t *testing.T, adminToken string) *consoleEnv {
 	var handler http.Handler
 	console, err := ports.NewConsole(ports.ConsoleConfig{
 		App:      application,
-		Pipeline: testPipeline{StatusCounts: projections.NewStatusCounts(pool), ConsumerLag: lag, pool: pool},
+		Pipeline: testPipeline{StatusCounts: projections.NewStatusCounts(pool), KafkaInspector: lag, pool: pool},
 		Rebuilds: replayer,
 		Services: []ports.ServiceAPI{
 			{Name: "order", BaseURL: "http://order", Client: ports.InProcess(func() http.Handler { return handler })},
@@ -97,9 +97,20 @@ func newConsole(t *testing.T, adminToken string) *consoleEnv {
 	return &consoleEnv{t: t, srv: srv, pool: pool, brokers: brokers, payment: payment, client: client}
 }
 
+// forward runs the forwarder until the test ends.
+func (e *consoleEnv) forward(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		s := outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, IdlePollInterval: 100 * time.Millisecond, BatchSize: 100}
+		done <- outbox.Run(ctx, e.pool, e.brokers, []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}, s, slog.New(slog.DiscardHandler), nil)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+}
+
 type testPipeline struct {
 	projections.StatusCounts
-	*adapters.ConsumerLag
+	*adapters.KafkaInspector
 	pool *pgxpool.Pool
 }
 
@@ -225,6 +236,16 @@ func TestConsolePlaceOrderFormAndOrderPage(t *testing.T) {
 	if !strings.Contains(p.body, `href="`+jaegerURL+`/trace/0af7651916cd43dd8448eb211c80319c"`) {
 		t.Errorf("the order page links no trace in Jaeger: %s", text(p.body))
 	}
+	if !strings.Contains(p.body, "order.events</code>: not there yet") {
+		t.Errorf("the order page places an event in Kafka before anything forwarded it: %s", text(p.body))
+	}
+
+	// Once the forwarder has sent the event, the page says where it is.
+	e.forward(t)
+	testenv.Eventually(t, 10*time.Second, "the event's place in Kafka", func() bool {
+		return regexp.MustCompile(`data-kafka="order.events">topic <code>order.events</code>, partition \d, offset 0<`).MatchString(e.get("/console/orders/" + id).body)
+	})
+
 	// The payment service knows the payment now.
 	e.payment.addPayment(id)
 	wantStatus(t, "the order page with its payment", e.get("/console/orders/"+id), http.StatusOK,

@@ -38,7 +38,7 @@ type Service struct {
 	app     *app.Application
 	logger  *slog.Logger
 	metrics *prometheus.Registry
-	lag     *adapters.ConsumerLag
+	lag     *adapters.KafkaInspector
 }
 
 // New connects to the database and applies pending migrations.
@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	lag, err := adapters.NewConsumerLag(cfg.KafkaBrokers)
+	lag, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -77,7 +77,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 	replayer := projections.NewReplayer(ctx, s.pool, s.logger)
 	console, err := ports.NewConsole(ports.ConsoleConfig{
 		App:      s.app,
-		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), ConsumerLag: s.lag, pool: s.pool},
+		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.lag, pool: s.pool},
 		Rebuilds: replayer,
 		Services: []ports.ServiceAPI{
 			{Name: "order", BaseURL: "http://order", Client: ports.InProcess(func() http.Handler { return h })},
@@ -99,7 +99,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 // pipeline is what the console reads from the order store and Kafka.
 type pipeline struct {
 	projections.StatusCounts
-	*adapters.ConsumerLag
+	*adapters.KafkaInspector
 	pool *pgxpool.Pool
 }
 
