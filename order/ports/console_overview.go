@@ -208,7 +208,7 @@ func (c *Console) hops(d *overviewData) []hop {
 		{Title: "Order event store = outbox", Detail: "one transaction per command", Figures: outboxFigures(orderSvc)},
 		{Title: "Forwarder → Kafka " + orderEventsTopic, Detail: "consumer group " + paymentServiceGroup, Figures: []figure{d.lagFigure(paymentServiceGroup, orderEventsTopic)}},
 		{Title: "Payment service", Detail: "charge once per order; its store is its outbox", Figures: append(outboxFigures(paymentSvc), poisonFigure(paymentSvc))},
-		{Title: "Kafka " + PaymentEventsTopic + " → order", Detail: "consumer group " + ConsumerGroup, Figures: []figure{d.lagFigure(ConsumerGroup, PaymentEventsTopic), poisonFigure(orderSvc)}},
+		{Title: "Back: Kafka " + PaymentEventsTopic + " → order", Detail: "consumer group " + ConsumerGroup + "; applies the outcome to the order", Figures: []figure{d.lagFigure(ConsumerGroup, PaymentEventsTopic), poisonFigure(orderSvc)}},
 	}
 	var read []figure
 	for _, p := range d.Projections {
