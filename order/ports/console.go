@@ -276,12 +276,25 @@ func setTokenCookie(w http.ResponseWriter, r *http.Request, value string) {
 // the page the form was on.
 func (c *Console) setToken(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	if token == "" || len(token) > 512 || strings.ContainsAny(token, " ;,\"\\\t\r\n") {
-		c.fail(w, r, httpapi.BadField("token", "The admin token must be 1 to 512 characters, without spaces, quotes, commas, semicolons or backslashes."))
+	if !validToken(token) {
+		c.fail(w, r, httpapi.BadField("token", "The admin token must be 1 to 512 printable ASCII characters, without spaces, quotes, commas, semicolons or backslashes."))
 		return
 	}
 	setTokenCookie(w, r, token)
 	http.Redirect(w, r, returnPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// validToken says whether token can be kept in a cookie as it is.
+func validToken(token string) bool {
+	if token == "" || len(token) > 512 {
+		return false
+	}
+	for _, b := range []byte(token) {
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`";,\`, b) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Console) forgetToken(w http.ResponseWriter, r *http.Request) {

@@ -203,7 +203,7 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Payment, d.PaymentErr = c.payment(r.Context(), id)
 	p := c.newPage(r, "Order "+id, "orders", d)
-	if d.Live || d.Payment == nil {
+	if d.Live {
 		c.refreshing(p)
 	}
 	c.render(w, r, http.StatusOK, "order", p)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/es-outbox/reference/shared/httpapi"
@@ -107,10 +108,9 @@ func (c *Console) poisonQueues(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) queues(ctx context.Context) []poisonQueue {
 	queues := make([]*poisonQueue, len(c.cfg.Services))
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	for i, s := range c.cfg.Services {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			status, err := callJSON(ctx, s, http.MethodGet, poisonPath+"?status=new", "", nil, nil)
 			if status == http.StatusNotFound {
 				return
@@ -121,11 +121,9 @@ func (c *Console) queues(ctx context.Context) []poisonQueue {
 			}
 			q.Depth = serviceMetrics(ctx, s).PoisonDepth
 			queues[i] = q
-		}()
+		})
 	}
-	for range c.cfg.Services {
-		<-done
-	}
+	wg.Wait()
 	var out []poisonQueue
 	for _, q := range queues {
 		if q != nil {
