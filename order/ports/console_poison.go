@@ -165,8 +165,11 @@ func (c *Console) admin(w http.ResponseWriter, r *http.Request, s ServiceAPI, me
 	status, err := callJSON(r.Context(), s, method, path, token, body, out)
 	if status == http.StatusUnauthorized {
 		setTokenCookie(w, r, "")
-		return &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-			Message: "The " + s.Name + " service refused the admin token: nothing was done. Enter the right token and try again."}
+		msg := "The " + s.Name + " service refused the admin token. Enter the right token."
+		if method != http.MethodGet {
+			msg = "The " + s.Name + " service refused the admin token: nothing was done. Enter the right token and try again."
+		}
+		return &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +57,8 @@ type consoleEnv struct {
 	client  *http.Client
 }
 
-func newConsole(t *testing.T, adminToken string) *consoleEnv {
+// newConsole starts the console; more adds routes to the order API.
+func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *consoleEnv {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	ctx, stop := context.WithCancel(context.Background())
@@ -94,7 +96,7 @@ func newConsole(t *testing.T, adminToken string) *consoleEnv {
 	}
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
-	handler = ports.NewHTTPHandler(application, httpapi.Ops{Registry: reg}, console.Register)
+	handler = ports.NewHTTPHandler(application, httpapi.Ops{Registry: reg}, append(more, console.Register)...)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
@@ -428,6 +430,28 @@ func TestConsolePoisonQueueNeedsTheServicesToken(t *testing.T) {
 	}
 }
 
+// Once the order API has a poison queue too (the payment service's API, in
+// the order service), the console shows it beside the payment one.
+func TestConsoleShowsTheOrderPoisonQueueOnceItsAPIHasOne(t *testing.T) {
+	var asked atomic.Value // the Authorization header of the last call
+	e := newConsole(t, consoleToken, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /v1/admin/poison", func(w http.ResponseWriter, r *http.Request) {
+			asked.Store(r.Header.Get("Authorization"))
+			if r.Header.Get("Authorization") != "Bearer "+consoleToken {
+				httpapi.WriteError(w, r, &httpapi.Error{Status: 401, Code: "unauthorized", Message: "a valid admin token is required"})
+				return
+			}
+			httpapi.WriteJSON(w, 200, map[string]any{"entries": []any{}})
+		})
+	})
+	wantStatus(t, "the poison queues", e.get("/console/poison"), http.StatusOK, `href="/console/poison/order"`, `href="/console/poison/payment"`)
+	e.enterToken(consoleToken)
+	wantStatus(t, "the order poison queue", e.get("/console/poison/order"), http.StatusOK, "No new entries.")
+	if got := asked.Load(); got != "Bearer "+consoleToken {
+		t.Errorf("the order API was asked with %q, want the session's token", got)
+	}
+}
+
 func TestConsoleRebuildsAProjection(t *testing.T) {
 	e := newConsole(t, consoleToken)
 	e.placeForm(t, "alice", "book")
@@ -453,10 +477,11 @@ func TestConsoleRebuildsAProjection(t *testing.T) {
 	wantStatus(t, "the projections page", e.get("/console/projections"), http.StatusOK, "<strong>done</strong>: 1 events")
 
 	// A run another replica is going through (its row moving) refuses a second.
-	if _, err := e.pool.Exec(context.Background(), `UPDATE projection_replays SET finished_at = NULL, stage = 'rebuilding', updated_at = now()`); err != nil {
+	if _, err := e.pool.Exec(context.Background(), `UPDATE projection_replays SET finished_at = NULL, stage = 'rebuilding', events = 42, total = 100, updated_at = now()`); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, "a second rebuild", e.post("/console/projections/order_summaries/rebuild", url.Values{}), http.StatusConflict, "already running", `data-rebuild="running"`, `data-refresh="3"`)
+	wantStatus(t, "a second rebuild", e.post("/console/projections/order_summaries/rebuild", url.Values{}), http.StatusConflict, "already running", `data-rebuild="running"`,
+		"rebuilding, 42 of about 100 events", `<progress max="100" value="42">`, `data-refresh="3"`)
 	// One whose replica stopped answering long ago is taken over.
 	if _, err := e.pool.Exec(context.Background(), `UPDATE projection_replays SET updated_at = now() - interval '1 hour'`); err != nil {
 		t.Fatal(err)
