@@ -222,7 +222,7 @@ func (c *Console) hops(d *overviewData) []hop {
 	}
 	hops = append(hops, hop{Title: "Read models", Detail: "projections of the order events", Figures: read})
 	if orderSvc.PastDeadline != nil {
-		hops[0].Figures = append(hops[0].Figures, figure{Label: "past their payment deadline", Value: fmt.Sprint(*orderSvc.PastDeadline), Behind: *orderSvc.PastDeadline > 0})
+		hops[0].Figures = append(hops[0].Figures, figure{Label: "overdue (past a deadline)", Value: fmt.Sprint(*orderSvc.PastDeadline), Behind: *orderSvc.PastDeadline > 0})
 	}
 	return hops
 }
