@@ -42,8 +42,8 @@ func NewKafkaInspector(brokers []string) (*KafkaInspector, error) {
 // Close closes the client.
 func (c *KafkaInspector) Close() { c.admin.Close() }
 
-// Lags returns each group's lag per topic, by group and topic.
-func (c *KafkaInspector) Lags(ctx context.Context) ([]TopicLag, error) {
+// ConsumerLags returns each group's lag per topic, by group and topic.
+func (c *KafkaInspector) ConsumerLags(ctx context.Context) ([]TopicLag, error) {
 	described, err := c.admin.Lag(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("consumer group lag: %w", err)

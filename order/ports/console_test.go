@@ -121,9 +121,6 @@ type testPipeline struct {
 	pool *pgxpool.Pool
 }
 
-func (p testPipeline) ConsumerLags(ctx context.Context) ([]adapters.TopicLag, error) {
-	return p.Lags(ctx)
-}
 
 func (p testPipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status, error) {
 	return projections.Statuses(ctx, p.pool, projections.All)
