@@ -121,7 +121,6 @@ type testPipeline struct {
 	pool *pgxpool.Pool
 }
 
-
 func (p testPipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status, error) {
 	return projections.Statuses(ctx, p.pool, projections.All)
 }

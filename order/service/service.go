@@ -103,7 +103,6 @@ type pipeline struct {
 	pool *pgxpool.Pool
 }
 
-
 func (p pipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status, error) {
 	return projections.Statuses(ctx, p.pool, projections.All)
 }
