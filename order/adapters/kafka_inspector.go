@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // TopicLag is how far a consumer group is behind on one topic: the records
@@ -77,8 +80,17 @@ type Position struct {
 	Offset    int64
 }
 
-// Limits of a search for events in a topic: an operator waits for a page,
-// not for a scan of the topic.
+// Record is a record of a stream on a topic, as Records finds it.
+type Record struct {
+	Position
+	// MessageID is its message UUID header: the event id of an event the
+	// forwarder sent.
+	MessageID string
+	EventType string
+}
+
+// Limits of a search for records: an operator waits for a page, not for a
+// scan of the topic.
 const (
 	findMaxRecords = 20000
 	findTimeout    = 3 * time.Second
@@ -87,11 +99,12 @@ const (
 	findSlack = time.Minute
 )
 
-// Find returns where in topic the records of the events with these ids
-// (their message UUID header) are: it reads every partition from the first
-// record stamped after since (less a minute) up to its end, within limits,
-// so an event it does not find within them is left out.
-func (k *KafkaInspector) Find(ctx context.Context, topic string, since time.Time, ids []string) (map[string]Position, error) {
+// Records returns the records with key on topic, in offset order: the
+// stream's events as the forwarder sent them. It reads each partition
+// from the first record stamped after since (less a minute) to its end,
+// within limits, and stops once it has found want of them; a record it does
+// not find within the limits is left out.
+func (k *KafkaInspector) Records(ctx context.Context, topic, key string, since time.Time, want int) ([]Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, findTimeout)
 	defer cancel()
 	starts, err := k.admin.ListOffsetsAfterMilli(ctx, since.Add(-findSlack).UnixMilli(), topic)
@@ -116,9 +129,8 @@ func (k *KafkaInspector) Find(ctx context.Context, topic string, since time.Time
 			from[o.Partition], left[o.Partition] = kgo.NewOffset().At(o.Offset), end.Offset
 		}
 	})
-	found := map[string]Position{}
 	if len(from) == 0 {
-		return found, nil
+		return nil, nil
 	}
 	client, err := kgo.NewClient(kgo.SeedBrokers(k.brokers...), kgo.ClientID("order-console"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
@@ -126,27 +138,32 @@ func (k *KafkaInspector) Find(ctx context.Context, topic string, since time.Time
 		return nil, err
 	}
 	defer client.Close()
-	wanted := map[string]bool{}
-	for _, id := range ids {
-		wanted[id] = true
-	}
-	for read := 0; len(left) > 0 && len(found) < len(wanted) && read < findMaxRecords; {
+	var found []Record
+	for read := 0; len(left) > 0 && len(found) < want && read < findMaxRecords; {
 		fetches := client.PollFetches(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			read++
-			for _, h := range r.Headers {
-				if h.Key == messageUUIDHeader && wanted[string(h.Value)] {
-					found[string(h.Value)] = Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+			if string(r.Key) == key {
+				rec := Record{Position: Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}}
+				for _, h := range r.Headers {
+					switch h.Key {
+					case messageUUIDHeader:
+						rec.MessageID = string(h.Value)
+					case messaging.EventTypeKey:
+						rec.EventType = string(h.Value)
+					}
 				}
+				found = append(found, rec)
 			}
 			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
 		})
 	}
+	slices.SortFunc(found, func(a, b Record) int { return cmp.Compare(a.Offset, b.Offset) })
 	return found, nil
 }
 

@@ -68,9 +68,9 @@ type Pipeline interface {
 	ConsumerLags(ctx context.Context) ([]adapters.TopicLag, error)
 	// ProjectionStatuses says where each projection is and how far behind.
 	ProjectionStatuses(ctx context.Context) ([]projections.Status, error)
-	// Find returns where in topic the records of the events with these ids
-	// are, looking from about since, within limits.
-	Find(ctx context.Context, topic string, since time.Time, ids []string) (map[string]adapters.Position, error)
+	// Records returns a stream's records on topic (those with its key),
+	// looking from about since until it has want of them, within limits.
+	Records(ctx context.Context, topic, key string, since time.Time, want int) ([]adapters.Record, error)
 }
 
 // Rebuilds runs projection replays in the background (projections.Replayer).

@@ -17,6 +17,7 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/messaging"
 )
@@ -144,7 +145,11 @@ type paymentView struct {
 	History       []struct {
 		Type string    `json:"type"`
 		At   time.Time `json:"at"`
+		// Kafka is where its record is on payment.events, if found.
+		Kafka *adapters.Position `json:"-"`
 	} `json:"history"`
+	// KafkaErr says why where the events went is not known.
+	KafkaErr string `json:"-"`
 }
 
 type orderData struct {
@@ -154,6 +159,8 @@ type orderData struct {
 	KafkaErr   string
 	Payment    *paymentView
 	PaymentErr string
+	// PaymentTopic is where the payment's events are.
+	PaymentTopic string
 	// Live says the order may still change, so the page refreshes.
 	Live bool
 }
@@ -174,16 +181,17 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	d := &orderData{Order: o, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
+	d := &orderData{Order: o, PaymentTopic: PaymentEventsTopic, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
 	var positions map[string]adapters.Position
 	if len(events) > 0 {
-		positions, err = c.cfg.Pipeline.Find(r.Context(), orderEventsTopic, events[0].RecordedAt, ids)
+		var recs []adapters.Record
+		recs, err = c.cfg.Pipeline.Records(r.Context(), orderEventsTopic, adapters.StreamID(id), events[0].RecordedAt, len(events))
 		if err != nil {
 			d.KafkaErr = err.Error()
+		}
+		positions = map[string]adapters.Position{}
+		for _, rec := range recs {
+			positions[rec.MessageID] = rec.Position
 		}
 	}
 	for _, e := range events {
@@ -202,6 +210,9 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		d.Events = append(d.Events, ce)
 	}
 	d.Payment, d.PaymentErr = c.payment(r.Context(), id)
+	if d.Payment != nil && len(d.Payment.History) > 0 {
+		c.placePayment(r.Context(), id, d.Payment)
+	}
 	p := c.newPage(r, "Order "+id, "orders", d)
 	if d.Live {
 		c.refreshing(p)
@@ -224,6 +235,26 @@ func (c *Console) payment(ctx context.Context, orderID string) (*paymentView, st
 		return nil, err.Error()
 	}
 	return &p, ""
+}
+
+// placePayment finds the records of the payment's events on
+// payment.events (their key is the payment's, by the contract), each
+// history entry the first record of its type not taken by an earlier one.
+func (c *Console) placePayment(ctx context.Context, orderID string, p *paymentView) {
+	recs, err := c.cfg.Pipeline.Records(ctx, PaymentEventsTopic, contracts.PaymentKey(orderID), p.History[0].At, len(p.History))
+	if err != nil {
+		p.KafkaErr = err.Error()
+		return
+	}
+	taken := make([]bool, len(recs))
+	for i := range p.History {
+		for j, rec := range recs {
+			if !taken[j] && rec.EventType == p.History[i].Type {
+				taken[j], p.History[i].Kafka = true, &rec.Position
+				break
+			}
+		}
+	}
 }
 
 // routeTopic is the topic the forwarder sends events of this type to.

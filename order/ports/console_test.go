@@ -249,10 +249,29 @@ func TestConsolePlaceOrderFormAndOrderPage(t *testing.T) {
 		return regexp.MustCompile(`data-kafka="order.events">topic <code>order.events</code>, partition \d, offset 0<`).MatchString(e.get("/console/orders/" + id).body)
 	})
 
-	// The payment service knows the payment now.
+	// The payment service knows the payment now, and its forwarder sent
+	// the payment's events (its key is the payment's stream, by the
+	// contract), after a record of another payment.
 	e.payment.addPayment(id)
-	wantStatus(t, "the order page with its payment", e.get("/console/orders/"+id), http.StatusOK,
-		`id="payment-status">succeeded`, "payment.PaymentSucceeded")
+	kc, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	for _, r := range []*kgo.Record{
+		{Key: []byte("payment-other"), Headers: []kgo.RecordHeader{{Key: "event_type", Value: []byte("payment.PaymentRequested")}}},
+		{Key: []byte("payment-" + id), Headers: []kgo.RecordHeader{{Key: "event_type", Value: []byte("payment.PaymentRequested")}}},
+		{Key: []byte("payment-" + id), Headers: []kgo.RecordHeader{{Key: "event_type", Value: []byte("payment.PaymentSucceeded")}}},
+	} {
+		r.Topic, r.Partition = "payment.events", 3
+		if err := kc.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p = e.get("/console/orders/" + id)
+	wantStatus(t, "the order page with its payment", p, http.StatusOK, `id="payment-status">succeeded`, "payment.PaymentSucceeded",
+		`data-kafka="payment.events">topic <code>payment.events</code>, partition 3, offset 1<`,
+		`data-kafka="payment.events">topic <code>payment.events</code>, partition 3, offset 2<`)
 
 	// The list shows it, newest first, once the read model has it.
 	testenv.Eventually(t, live, "the order in the list", func() bool {
@@ -543,6 +562,7 @@ type paymentAPI struct {
 	// entries by id; admin counts the calls that passed the token check.
 	entries  map[string]map[string]any
 	payments map[string]bool
+	paidAt   time.Time
 	admin    int
 	by       string
 	isDown   bool
@@ -582,7 +602,7 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 			return
 		}
 		httpapi.WriteJSON(w, 200, map[string]any{"order_id": r.PathValue("id"), "status": "succeeded", "amount": 2500, "currency": "EUR",
-			"charge_id": "ch-1", "history": []map[string]string{{"type": "payment.PaymentRequested", "at": "2026-12-01T07:00:00Z"}, {"type": "payment.PaymentSucceeded", "at": "2026-12-01T07:00:01Z"}}})
+			"charge_id": "ch-1", "history": []map[string]any{{"type": "payment.PaymentRequested", "at": a.paidAt}, {"type": "payment.PaymentSucceeded", "at": a.paidAt}}})
 	})
 	admin := func(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -682,10 +702,14 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 	return a
 }
 
-func (a *paymentAPI) addPayment(id string) { a.mu.Lock(); a.payments[id] = true; a.mu.Unlock() }
-func (a *paymentAPI) down()                { a.mu.Lock(); a.isDown = true; a.mu.Unlock() }
-func (a *paymentAPI) adminCalls() int      { a.mu.Lock(); defer a.mu.Unlock(); return a.admin }
-func (a *paymentAPI) lastBy() string       { a.mu.Lock(); defer a.mu.Unlock(); return a.by }
+func (a *paymentAPI) addPayment(id string) {
+	a.mu.Lock()
+	a.payments[id], a.paidAt = true, time.Now().UTC()
+	a.mu.Unlock()
+}
+func (a *paymentAPI) down()           { a.mu.Lock(); a.isDown = true; a.mu.Unlock() }
+func (a *paymentAPI) adminCalls() int { a.mu.Lock(); defer a.mu.Unlock(); return a.admin }
+func (a *paymentAPI) lastBy() string  { a.mu.Lock(); defer a.mu.Unlock(); return a.by }
 func (a *paymentAPI) status(id string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -114,6 +114,7 @@ test("an order placed through the form reaches paid on its page", async () => {
   await page.getByRole("heading", { name: "2. order.OrderPaid" }).waitFor();
   // Where the forwarder sent each event, found in Kafka.
   await page.locator('[data-kafka="order.events"]', { hasText: /partition \d+, offset \d+/ }).nth(1).waitFor();
+  await page.locator('[data-kafka="payment.events"]', { hasText: /partition \d+, offset \d+/ }).nth(1).waitFor();
   await fitsWidth(390);
   await page.screenshot({ path: path.join(SHOTS, "console-order.png"), fullPage: true });
   assert.ok(id);
