@@ -29,8 +29,9 @@ type HTTPServer struct {
 }
 
 // NewHTTPHandler returns the routes of the order API, with the operational
-// endpoints (/livez, /readyz, /metrics).
-func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler {
+// endpoints (/livez, /readyz, /metrics) and those that more adds (the
+// console's).
+func NewHTTPHandler(application *app.Application, ops httpapi.Ops, more ...func(*http.ServeMux)) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -42,6 +43,9 @@ func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler 
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	for _, register := range more {
+		register(mux)
+	}
 	return httpapi.Handler(mux, ops)
 }
 

@@ -16,7 +16,12 @@ import (
 // Variables are the order service's environment variables.
 var Variables = slices.Concat(
 	config.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
-	config.Vars{{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"}},
+	config.Vars{
+		{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API and the console (/console/)"},
+		{Name: "ORDER_ADMIN_TOKEN", Default: "", Usage: "admin token the console's actions on the order service (a projection rebuild) need; empty disables them"},
+		{Name: "CONSOLE_PAYMENT_URL", Default: "http://127.0.0.1:8081", Usage: "the payment service's HTTP API, as the console reaches it"},
+		{Name: "CONSOLE_JAEGER_URL", Default: "", Usage: "a Jaeger UI address (http://localhost:16686) for the console's links to traces; empty: no links"},
+	},
 	consumer.Variables,
 	outbox.Variables,
 	projections.Variables,
@@ -26,6 +31,7 @@ var Variables = slices.Concat(
 type Config struct {
 	config.Service
 	HTTPAddr  string
+	Console   ConsoleSettings
 	Consumer  consumer.Settings
 	Forwarder outbox.Settings
 	Projector projections.Settings
@@ -37,6 +43,17 @@ func ConfigFromEnv() (Config, error) {
 	consumerSettings, cerr := consumer.SettingsFrom(Variables)
 	forwarder, ferr := outbox.SettingsFrom(Variables)
 	projector, perr := projections.SettingsFrom(Variables)
-	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder, Projector: projector}
+	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder, Projector: projector,
+		Console: ConsoleSettings{AdminToken: Variables.String("ORDER_ADMIN_TOKEN"), PaymentURL: Variables.String("CONSOLE_PAYMENT_URL"), JaegerURL: Variables.String("CONSOLE_JAEGER_URL")}}
 	return cfg, errors.Join(err, cerr, ferr, perr)
+}
+
+// ConsoleSettings configure the operator console (/console/).
+type ConsoleSettings struct {
+	// AdminToken is what the console's own actions need; empty disables them.
+	AdminToken string
+	// PaymentURL is the payment service's API.
+	PaymentURL string
+	// JaegerURL, if set, is where traces are linked to.
+	JaegerURL string
 }

@@ -38,6 +38,7 @@ type Service struct {
 	app     *app.Application
 	logger  *slog.Logger
 	metrics *prometheus.Registry
+	lag     *adapters.KafkaInspector
 }
 
 // New connects to the database and applies pending migrations.
@@ -49,15 +50,61 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg}, nil
+	lag, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, lag: lag}, nil
 }
 
-// Close releases the database connections.
-func (s *Service) Close() { s.pool.Close() }
+// Close releases the database connections and the Kafka client.
+func (s *Service) Close() {
+	s.lag.Close()
+	s.pool.Close()
+}
 
-// Handler is the HTTP API.
+// Handler is the HTTP API, with the console; the console's rebuilds run
+// until the process ends.
 func (s *Service) Handler() http.Handler {
-	return ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
+	h, _ := s.handler(context.Background())
+	return h
+}
+
+// handler is the HTTP API, with the console, whose rebuilds run until ctx
+// is done (wait waits for them).
+func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
+	replayer := projections.NewReplayer(ctx, s.pool, s.logger)
+	console, err := ports.NewConsole(ports.ConsoleConfig{
+		App:      s.app,
+		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.lag, pool: s.pool},
+		Rebuilds: replayer,
+		Services: []ports.ServiceAPI{
+			{Name: "order", BaseURL: "http://order", Client: ports.InProcess(func() http.Handler { return h })},
+			{Name: "payment", BaseURL: s.cfg.Console.PaymentURL},
+		},
+		Payments:           "payment",
+		AdminToken:         s.cfg.Console.AdminToken,
+		AdminTokenVariable: "ORDER_ADMIN_TOKEN",
+		JaegerURL:          s.cfg.Console.JaegerURL,
+		Logger:             s.logger,
+	})
+	if err != nil {
+		panic(err) // the templates are embedded: tests catch this
+	}
+	h = ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
+	return h, replayer.Wait
+}
+
+// pipeline is what the console reads from the order store and Kafka.
+type pipeline struct {
+	projections.StatusCounts
+	*adapters.KafkaInspector
+	pool *pgxpool.Pool
+}
+
+func (p pipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status, error) {
+	return projections.Statuses(ctx, p.pool, projections.All)
 }
 
 // Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
@@ -75,8 +122,13 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	handler, rebuilds := s.handler(ctx)
 	g.Go(func() error { return router.Run(ctx) })
-	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
+	g.Go(func() error {
+		err := httpapi.Serve(ctx, ln, handler, s.logger)
+		rebuilds()
+		return err
+	})
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
 	}

@@ -35,7 +35,7 @@ func NewPaymentRepository(pool *pgxpool.Pool) *PaymentRepository {
 }
 
 // StreamID is the event stream of an order's payment.
-func StreamID(orderID string) string { return "payment-" + orderID }
+func StreamID(orderID string) string { return contracts.PaymentKey(orderID) }
 
 // Get loads the order's payment.
 func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.Payment, error) {

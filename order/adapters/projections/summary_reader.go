@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/es-outbox/reference/order/app"
+	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/eventstore"
 )
 
@@ -59,4 +60,29 @@ func (r *SummaryReader) ListOrders(ctx context.Context, filter app.OrderFilter, 
 		return nil, fmt.Errorf("read order_summaries: %w", err)
 	}
 	return summaries, nil
+}
+
+// StatusCounts reads order_daily_stats, which is small (a row per day,
+// status and currency), rather than counting order_summaries.
+type StatusCounts struct {
+	db eventstore.DB
+}
+
+// NewStatusCounts returns a reader of order counts by status in db.
+func NewStatusCounts(db eventstore.DB) StatusCounts { return StatusCounts{db: db} }
+
+// CountByStatus returns how many orders are in each status now.
+func (c StatusCounts) CountByStatus(ctx context.Context) (map[order.Status]int64, error) {
+	rows, _ := c.db.Query(ctx, `SELECT status, sum(orders)::bigint FROM order_daily_stats GROUP BY status`)
+	counts := map[order.Status]int64{}
+	var status order.Status
+	var n int64
+	_, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		counts[status] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read order_daily_stats: %w", err)
+	}
+	return counts, nil
 }
