@@ -66,6 +66,8 @@ type orderResponse struct {
 	Items      []lineItemJSON `json:"items"`
 	PlacedAt   time.Time      `json:"placed_at"`
 	Version    int64          `json:"version"`
+	// Reason says why the order reached its status, when someone said.
+	Reason string `json:"reason,omitempty"`
 }
 
 var validIdempotencyKey = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
@@ -78,7 +80,7 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	var req placeOrderRequest
 	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, err)
+		httpapi.WriteError(w, r, inMinorUnits(err))
 		return
 	}
 	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency}
@@ -95,6 +97,18 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/orders/"+id)
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"order_id": id, "status": string(order.StatusPlaced)})
+}
+
+// inMinorUnits names the unit of a price that was not a whole number (1e3,
+// 9.99): prices are integers of minor units (cents), never decimals.
+func inMinorUnits(err error) error {
+	var e *httpapi.Error
+	if errors.As(err, &e) && strings.HasSuffix(e.Field, "unit_price") {
+		if rest, ok := strings.CutPrefix(e.Message, httpapi.WholeNumber); ok {
+			e.Message = httpapi.WholeNumber + " of minor units" + rest
+		}
+	}
+	return err
 }
 
 func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -130,10 +144,6 @@ func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-	}
-	if len(req.Reason) > 500 {
-		httpapi.WriteError(w, r, httpapi.BadField("reason", "is longer than 500 characters"))
-		return
 	}
 	if req.Reason == "" {
 		req.Reason = "cancelled by the customer"
@@ -180,7 +190,7 @@ func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
 func writeOrder(w http.ResponseWriter, status int, o *order.Order) {
 	resp := orderResponse{
 		OrderID: o.ID(), CustomerID: o.CustomerID(), Status: string(o.Status()), Currency: o.Currency(),
-		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(),
+		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(),
 	}
 	for _, it := range o.Items() {
 		resp.Items = append(resp.Items, lineItemJSON{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})

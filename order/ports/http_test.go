@@ -132,6 +132,46 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	}
 }
 
+// What the store cannot hold (NUL, which jsonb refuses, and other control
+// characters; invalid UTF-8; overlong text) and numbers that are not whole
+// are a 400 naming the field, in words a client understands; nothing is
+// stored.
+func TestStorageUnsafeInputIs400NamingTheField(t *testing.T) {
+	e := newEnv(t)
+	item := func(sku, price string) string {
+		return `{"customer_id":"c","currency":"EUR","items":[{"sku":"` + sku + `","quantity":1,"unit_price":` + price + `}]}`
+	}
+	for _, c := range []struct {
+		name, body, field, message string
+	}{
+		{"NUL in sku", item(`a\u0000b`, "1"), "items[0].sku", "must not contain control characters such as U+0000"},
+		{"NUL in customer", `{"customer_id":"\u0000","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":1}]}`, "customer_id", "U+0000"},
+		{"escape in sku", item(`a\u001bb`, "1"), "items[0].sku", "control characters"},
+		{"invalid UTF-8", item("a\xff", "1"), "(body)", "is not valid UTF-8"},
+		{"overlong sku", item(strings.Repeat("\u00e9", 65), "1"), "items[0].sku", "longer than 64 characters"},
+		{"exponent price", item("a", "1e3"), "items.unit_price", "must be a whole number of minor units written without a fraction or exponent: 1000, not 1e3"},
+		{"decimal price", item("a", "9.99"), "items.unit_price", "must be a whole number of minor units, not 9.99"},
+		{"exponent quantity", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":2e0,"unit_price":1}]}`, "items.quantity", "must be a whole number written without a fraction or exponent: 2, not 2e0"},
+		{"zero total", item("a", "0"), "items", "the order's total is 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/orders", nil, c.body)
+			errBody, _ := r.body["error"].(map[string]any)
+			if r.status != 400 || errBody == nil || errBody["field"] != c.field || !strings.Contains(errBody["message"].(string), c.message) {
+				t.Errorf("POST = %d %s, want a 400 on %s saying %q", r.status, r.raw, c.field, c.message)
+			}
+		})
+	}
+	id := e.place(t)
+	r := e.do("POST", "/v1/orders/"+id+"/cancel", nil, `{"reason":"oops\u0000"}`)
+	if errBody, _ := r.body["error"].(map[string]any); r.status != 400 || errBody["field"] != "reason" {
+		t.Errorf("cancel with NUL in the reason = %d %s, want a 400 on reason", r.status, r.raw)
+	}
+	if n := e.countEvents(t); n != 1 {
+		t.Errorf("the store holds %d events, want only the one valid order's", n)
+	}
+}
+
 func TestUnknownOrderIs404AndMalformedIdIs400(t *testing.T) {
 	e := newEnv(t)
 	for path, want := range map[string]int{

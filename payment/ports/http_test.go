@@ -13,6 +13,7 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/app"
+	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
@@ -52,7 +53,7 @@ func newAPI(t *testing.T, adminToken string) *api {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	queue := app.NewPoisonQueue(store, publisher, logger)
-	payments := app.New(adapters.NewPaymentRepository(pool), adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{}), logger)
+	payments := app.New(adapters.NewPaymentRepository(pool), adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{}), payment.Policy{}, logger)
 	reg := httpapi.NewRegistry()
 	ports.RegisterMetrics(reg, payments, queue, &consumer.Stats{})
 	srv := httptest.NewServer(ports.NewHTTPHandler(payments, queue, adminToken, httpapi.Ops{Registry: reg}))

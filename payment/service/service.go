@@ -55,7 +55,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	gateway := adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{
 		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
 	})
-	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
+	application := app.New(adapters.NewPaymentRepository(pool), gateway, cfg.Policy, logger)
 	reg := httpapi.NewRegistry()
 	router, err := consumer.New(consumer.Config{
 		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,

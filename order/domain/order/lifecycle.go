@@ -1,10 +1,17 @@
 package order
 
-import "time"
+import (
+	"time"
+
+	"github.com/es-outbox/reference/shared/text"
+)
 
 // Cancel cancels the order on the customer's request. An unpaid order is
 // cancelled; a paid one asks for a refund. Cancelling twice is an error.
 func (o *Order) Cancel(reason string, now time.Time) error {
+	if problem := text.Problem(reason, MaxReasonLength); problem != "" {
+		return invalid("reason", "%s", problem)
+	}
 	switch o.status {
 	case StatusPlaced:
 		o.record(OrderCancelled{OrderID: o.id, Reason: reason, At: now.UTC()})

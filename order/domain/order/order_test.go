@@ -57,6 +57,8 @@ func TestPlaceRejectsInvalidCommandsNamingTheField(t *testing.T) {
 		"huge quantity":     {func(c *order.PlaceOrder) { c.Items[0].Quantity = order.MaxQuantity + 1 }, "items[0].quantity"},
 		"negative price":    {func(c *order.PlaceOrder) { c.Items[0].UnitPrice = -1 }, "items[0].unit_price"},
 		"overflowing price": {func(c *order.PlaceOrder) { c.Items[0].UnitPrice = 1 << 62 }, "items[0].unit_price"},
+		"nothing to charge": {func(c *order.PlaceOrder) { c.Items[0].UnitPrice, c.Items[1].UnitPrice = 0, 0 }, "items"},
+		"NUL in sku":        {func(c *order.PlaceOrder) { c.Items[1].SKU = "a\x00" }, "items[1].sku"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
