@@ -15,6 +15,7 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 )
 
@@ -242,6 +243,12 @@ func apiError(err error) error {
 			Message: "the order has changed since the version in If-Match; GET it again and retry"}
 	case errors.Is(err, order.ErrConcurrentUpdate):
 		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict", Message: "the order is being changed concurrently; retry"}
+	case errors.Is(err, eventstore.ErrUnknownEvent):
+		// A newer version of the service wrote it: a replica that runs
+		// that version can load the order; this one cannot, and changes
+		// nothing.
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "newer_version",
+			Message: "the order holds an event written by a newer version of the service; retry later"}
 	case errors.Is(err, app.ErrIdempotencyKeyReused):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
 			Message: "this Idempotency-Key was used for a different request"}

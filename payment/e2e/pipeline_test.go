@@ -95,16 +95,8 @@ func (s *system) post(unitPrice int64) (string, error) {
 }
 
 func (s *system) status(t testing.TB, id string) string {
-	resp, err := http.Get(s.orderURL + "/v1/orders/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var o struct {
-		Status string `json:"status"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	return o.Status
+	status, _ := s.getOrder(t, id)
+	return status
 }
 
 func (s *system) waitForStatus(t testing.TB, id, want string) {
