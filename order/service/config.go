@@ -6,8 +6,10 @@ package service
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -20,6 +22,7 @@ var Variables = slices.Concat(
 	consumer.Variables,
 	outbox.Variables,
 	projections.Variables,
+	ports.DeadlineVariables,
 )
 
 // Config is the order service's configuration.
@@ -29,7 +32,12 @@ type Config struct {
 	Consumer  consumer.Settings
 	Forwarder outbox.Settings
 	Projector projections.Settings
+	// Deadlines default to DefaultDeadlines where zero.
+	Deadlines ports.DeadlineSettings
 }
+
+// DefaultDeadlines are the deadlines of a Config that sets none.
+var DefaultDeadlines = ports.DeadlineSettings{PaymentTimeout: 15 * time.Minute, RefundTimeout: 15 * time.Minute, CheckInterval: 5 * time.Second}
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv() (Config, error) {
@@ -37,6 +45,8 @@ func ConfigFromEnv() (Config, error) {
 	consumerSettings, cerr := consumer.SettingsFrom(Variables)
 	forwarder, ferr := outbox.SettingsFrom(Variables)
 	projector, perr := projections.SettingsFrom(Variables)
-	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder, Projector: projector}
-	return cfg, errors.Join(err, cerr, ferr, perr)
+	deadlines, derr := ports.DeadlineSettingsFrom(Variables)
+	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder,
+		Projector: projector, Deadlines: deadlines}
+	return cfg, errors.Join(err, cerr, ferr, perr, derr)
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
@@ -33,11 +34,12 @@ func Migrate(ctx context.Context, cfg Config) error {
 
 // Service is a connected order service.
 type Service struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	app     *app.Application
-	logger  *slog.Logger
-	metrics *prometheus.Registry
+	cfg       Config
+	pool      *pgxpool.Pool
+	app       *app.Application
+	logger    *slog.Logger
+	metrics   *prometheus.Registry
+	deadlines *ports.Deadlines
 }
 
 // New connects to the database and applies pending migrations.
@@ -48,8 +50,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
-	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg}, nil
+	summaries := projections.NewSummaryReader(pool)
+	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(summaries).WithDeadlines(summaries)
+	d := &cfg.Deadlines
+	d.PaymentTimeout = cmp.Or(d.PaymentTimeout, DefaultDeadlines.PaymentTimeout)
+	d.RefundTimeout = cmp.Or(d.RefundTimeout, DefaultDeadlines.RefundTimeout)
+	d.CheckInterval = cmp.Or(d.CheckInterval, DefaultDeadlines.CheckInterval)
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg,
+		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg)}, nil
 }
 
 // Close releases the database connections.
@@ -60,8 +68,9 @@ func (s *Service) Handler() http.Handler {
 	return ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
 }
 
-// Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
-// forwarder and the projector if enabled, until ctx is done; then it stops
+// Serve runs the HTTP API on ln, the consumer of payment outcomes, the
+// payment deadlines, and the forwarder and the projector if enabled, until
+// ctx is done; then it stops
 // taking requests, lets those in flight finish, and drains the rest.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
@@ -77,6 +86,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return router.Run(ctx) })
 	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
+	g.Go(func() error { return s.deadlines.Run(ctx) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/es-outbox/reference/order/app"
+	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/eventstore"
 )
 
@@ -59,4 +61,33 @@ func (r *SummaryReader) ListOrders(ctx context.Context, filter app.OrderFilter, 
 		return nil, fmt.Errorf("read order_summaries: %w", err)
 	}
 	return summaries, nil
+}
+
+// AwaitingPaymentSince returns up to limit orders still placed that were
+// placed before t, oldest first (app.Deadlines), on the index on (status,
+// placed_at, order_id).
+func (r *SummaryReader) AwaitingPaymentSince(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rows, _ := r.db.Query(ctx, `SELECT order_id FROM order_summaries WHERE status = $1 AND placed_at < $2
+		ORDER BY placed_at, order_id LIMIT $3`, string(order.StatusPlaced), t, limit)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read order_summaries: %w", err)
+	}
+	return ids, nil
+}
+
+// CountOverdue counts the orders still placed since before paymentBefore,
+// and still refund_requested since before refundBefore (app.Deadlines). A
+// refund_requested order's last event is the request, so its updated_at is
+// when the refund was asked for.
+func (r *SummaryReader) CountOverdue(ctx context.Context, paymentBefore, refundBefore time.Time) (map[order.Status]int64, error) {
+	var placed, refunding int64
+	err := r.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = $1 AND placed_at < $3),
+			count(*) FILTER (WHERE status = $2 AND updated_at < $4)
+		FROM order_summaries WHERE status IN ($1, $2)`,
+		string(order.StatusPlaced), string(order.StatusRefundRequested), paymentBefore, refundBefore).Scan(&placed, &refunding)
+	if err != nil {
+		return nil, fmt.Errorf("count overdue orders: %w", err)
+	}
+	return map[order.Status]int64{order.StatusPlaced: placed, order.StatusRefundRequested: refunding}, nil
 }

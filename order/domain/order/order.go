@@ -26,7 +26,8 @@ const (
 // Status is where an order is in its lifecycle:
 //
 //	placed ─► paid ─► refund_requested ─► refunded      (cancel after payment)
-//	placed ─► payment_failed
+//	placed ─► payment_failed                            (declined or refused)
+//	placed ─► payment_failed by its deadline [─► refund_requested ─► refunded if a payment still arrives]
 //	placed ─► cancelled [─► refund_requested ─► refunded if a payment still arrives]
 type Status string
 
@@ -73,6 +74,7 @@ type Order struct {
 	placedAt   time.Time
 	chargeID   string
 	reason     string // why the order reached its status, if someone said
+	timedOut   bool   // failed by its deadline, not by a payment outcome
 
 	version int64   // events applied so far, including changes
 	changes []Event // recorded by commands, not yet stored
@@ -171,6 +173,8 @@ func (o *Order) apply(e Event) error {
 		o.status, o.chargeID, o.reason = StatusPaid, e.ChargeID, ""
 	case OrderPaymentFailed:
 		o.status, o.reason = StatusPaymentFailed, e.Reason
+	case OrderPaymentTimedOut:
+		o.status, o.reason, o.timedOut = StatusPaymentFailed, e.Reason, true
 	case OrderCancelled:
 		o.status, o.reason = StatusCancelled, e.Reason
 	case OrderRefundRequested:
@@ -211,6 +215,7 @@ type (
 	OrderPlaced          contracts.OrderPlaced
 	OrderPaid            contracts.OrderPaid
 	OrderPaymentFailed   contracts.OrderPaymentFailed
+	OrderPaymentTimedOut contracts.OrderPaymentTimedOut
 	OrderCancelled       contracts.OrderCancelled
 	OrderRefundRequested contracts.OrderRefundRequested
 	OrderRefunded        contracts.OrderRefunded
@@ -222,6 +227,8 @@ func (OrderPaid) EventType() string             { return contracts.OrderPaidType
 func (OrderPaid) SchemaVersion() int            { return contracts.OrderPaidVersion }
 func (OrderPaymentFailed) EventType() string    { return contracts.OrderPaymentFailedType }
 func (OrderPaymentFailed) SchemaVersion() int   { return contracts.OrderPaymentFailedVersion }
+func (OrderPaymentTimedOut) EventType() string  { return contracts.OrderPaymentTimedOutType }
+func (OrderPaymentTimedOut) SchemaVersion() int { return contracts.OrderPaymentTimedOutVersion }
 func (OrderCancelled) EventType() string        { return contracts.OrderCancelledType }
 func (OrderCancelled) SchemaVersion() int       { return contracts.OrderCancelledVersion }
 func (OrderRefundRequested) EventType() string  { return contracts.OrderRefundRequestedType }
