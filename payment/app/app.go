@@ -1,6 +1,6 @@
-// Package app holds the payment service's use cases: charge an order once,
-// refund it once, and let people inspect, requeue or discard what the
-// consumer gave up on.
+// Package app holds the payment service's use cases: charge an order once
+// and refund it once. (What the consumer gave up on is the shared poison
+// queue's: shared/poison/poisonapp.)
 package app
 
 import (

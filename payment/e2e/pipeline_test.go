@@ -20,6 +20,7 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -49,7 +50,7 @@ func start(t testing.TB, env ...string) *system {
 func newSystem(t testing.TB, env ...string) *system {
 	t.Helper()
 	orderPool, orderDB := testenv.Database(t)
-	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
 	brokers := testenv.Kafka(t)
 	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
 	return &system{

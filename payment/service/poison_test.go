@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -74,8 +74,8 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 	}
 
 	e.svc.Gateway.FailNext(0) // the gateway is back
-	outcomes, err := e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
-	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Requeued {
+	outcomes, err := e.svc.Poison.Requeue(ctx, poisonapp.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Requeued {
 		t.Fatalf("requeue = %+v, %v; want requeued", outcomes, err)
 	}
 	testenv.Eventually(t, 30*time.Second, "the requeued order charged", func() bool {
@@ -93,8 +93,8 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 		t.Errorf("payment_poison_queue_depth = %v after the requeue, want 0", depth)
 	}
 
-	outcomes, err = e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
-	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Unchanged {
+	outcomes, err = e.svc.Poison.Requeue(ctx, poisonapp.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Unchanged {
 		t.Fatalf("second requeue = %+v, %v; want unchanged", outcomes, err)
 	}
 	if n := testenv.RecordCount(t, e.brokers, "order.events"); n != 2 {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/config"
@@ -32,6 +31,7 @@ import (
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 

@@ -1,7 +1,13 @@
 // Package poison is the poison queue seen as work for people: each entry is a
-// message the consumer gave up on after its retries, kept with where it came
+// message a consumer gave up on after its retries, kept with where it came
 // from and why it failed, until someone requeues it (once the cause is fixed)
 // or discards it (with a reason). Pure Go: no SQL, no Kafka, no HTTP.
+//
+// Both services keep one (payment.poison, order.poison) with the same code:
+// the use cases in poisonapp, the PostgreSQL store in poisonstore, the Kafka
+// side (the consumer that fills the store, the requeue publisher) in
+// poisonkafka, the admin HTTP API and the depth metric in poisonhttp, and
+// the `poison list|show|requeue|discard` commands in poisoncli.
 package poison
 
 import (
@@ -144,9 +150,14 @@ func who(by string) string {
 
 // Message is a message to publish: a requeued entry on its way back.
 type Message struct {
-	Topic    string
-	Key      string
-	ID       string
-	Metadata map[string]string
-	Payload  []byte
+	Topic string
+	// Partition is the partition it must go back to, the one it was
+	// consumed from, so that it rejoins the records of its key whichever
+	// client produced them and however that client hashes keys; -1 when
+	// not known, and then the key decides.
+	Partition int32
+	Key       string
+	ID        string
+	Metadata  map[string]string
+	Payload   []byte
 }
