@@ -17,6 +17,8 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
 
 // OpenAPI is the API's OpenAPI 3 document, served at /openapi.yaml.
@@ -29,9 +31,12 @@ type HTTPServer struct {
 	app *app.Application
 }
 
-// NewHTTPHandler returns the routes of the order API, with the operational
-// endpoints (/livez, /readyz, /metrics).
-func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler {
+// NewHTTPHandler returns the routes of the order API, the poison-queue admin
+// endpoints under /v1/admin/poison (the payment service's, on order.poison),
+// which need "Authorization: Bearer <adminToken>" and are disabled while
+// adminToken is empty, and the operational endpoints (/livez, /readyz,
+// /metrics).
+func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminToken string, ops httpapi.Ops) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -43,6 +48,7 @@ func NewHTTPHandler(application *app.Application, ops httpapi.Ops) http.Handler 
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "ORDER_ADMIN_TOKEN", Realm: "order admin"})
 	return httpapi.Handler(mux, ops)
 }
 

@@ -32,7 +32,7 @@ func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 func newEnv(t *testing.T) *env {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	application := app.New(adapters.NewOrderRepository(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpapi.Ops{}))
 	t.Cleanup(srv.Close)
 	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }
@@ -329,5 +329,16 @@ func TestPaymentOutcomes(t *testing.T) {
 	}
 	if n := e.countEvents(t); n != 2+2+5 {
 		t.Errorf("%d events, want %d", n, 2+2+5)
+	}
+}
+
+// The order API serves the shared poison-queue admin endpoints (tested whole
+// in shared/poison/poisonhttp), closed until ORDER_ADMIN_TOKEN is set.
+func TestAdminEndpointsNeedTheOrderToken(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/v1/admin/poison", map[string]string{"Authorization": "Bearer x"}, "")
+	errBody, _ := r.body["error"].(map[string]any)
+	if r.status != http.StatusServiceUnavailable || errBody["code"] != "admin_disabled" || !strings.Contains(errBody["message"].(string), "ORDER_ADMIN_TOKEN") {
+		t.Errorf("GET /v1/admin/poison = %d %s, want 503 naming ORDER_ADMIN_TOKEN", r.status, r.raw)
 	}
 }

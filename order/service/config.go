@@ -18,7 +18,10 @@ import (
 // Variables are the order service's environment variables.
 var Variables = slices.Concat(
 	config.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
-	config.Vars{{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"}},
+	config.Vars{
+		{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"},
+		{Name: "ORDER_ADMIN_TOKEN", Default: "", Usage: "bearer token the /v1/admin endpoints (the poison queue, order.poison) require; empty disables them"},
+	},
 	consumer.Variables,
 	outbox.Variables,
 	projections.Variables,
@@ -28,10 +31,12 @@ var Variables = slices.Concat(
 // Config is the order service's configuration.
 type Config struct {
 	config.Service
-	HTTPAddr  string
-	Consumer  consumer.Settings
-	Forwarder outbox.Settings
-	Projector projections.Settings
+	HTTPAddr string
+	// AdminToken guards the admin endpoints; empty disables them.
+	AdminToken string
+	Consumer   consumer.Settings
+	Forwarder  outbox.Settings
+	Projector  projections.Settings
 	// Deadlines default to DefaultDeadlines where zero.
 	Deadlines ports.DeadlineSettings
 }
@@ -46,7 +51,8 @@ func ConfigFromEnv() (Config, error) {
 	forwarder, ferr := outbox.SettingsFrom(Variables)
 	projector, perr := projections.SettingsFrom(Variables)
 	deadlines, derr := ports.DeadlineSettingsFrom(Variables)
-	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), Consumer: consumerSettings, Forwarder: forwarder,
+	cfg := Config{Service: svc, HTTPAddr: Variables.String("HTTP_ADDR"), AdminToken: Variables.String("ORDER_ADMIN_TOKEN"),
+		Consumer: consumerSettings, Forwarder: forwarder,
 		Projector: projector, Deadlines: deadlines}
 	return cfg, errors.Join(err, cerr, ferr, perr, derr)
 }

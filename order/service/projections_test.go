@@ -21,21 +21,26 @@ import (
 
 // running is an order service serving HTTP in-process.
 type running struct {
-	svc    *service.Service
-	pool   *pgxpool.Pool
-	base   string     // the HTTP API's base URL
-	served chan error // how Serve ended
+	svc     *service.Service
+	pool    *pgxpool.Pool
+	brokers []string
+	base    string     // the HTTP API's base URL
+	served  chan error // how Serve ended
 }
 
 // serve runs the order service in-process, projector included, on a fresh
-// database and broker until ctx is done.
-func serve(ctx context.Context, t *testing.T) *running {
+// database and broker until ctx is done; configure changes its
+// configuration first.
+func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)) *running {
 	t.Helper()
 	pool, url := testenv.Database(t)
 	cfg := service.Config{
 		Service:   config.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
 		Consumer:  consumer.Settings{MaxRetries: 1, RetryInterval: 10 * time.Millisecond},
 		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
+	}
+	for _, c := range configure {
+		c(&cfg)
 	}
 	svc, err := service.New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -46,7 +51,7 @@ func serve(ctx context.Context, t *testing.T) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{svc: svc, pool: pool, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
+	r := &running{svc: svc, pool: pool, brokers: cfg.KafkaBrokers, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
 	go func() { r.served <- svc.Serve(ctx, ln) }()
 	return r
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,13 +20,17 @@ import (
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
+	"github.com/es-outbox/reference/shared/poison/poisonkafka"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // Routes send the order's events to Kafka.
 var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
 
-var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations}
+var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
@@ -40,6 +45,10 @@ type Service struct {
 	logger    *slog.Logger
 	metrics   *prometheus.Registry
 	deadlines *ports.Deadlines
+	// Poison is the poison queue (order.poison) the consumer fills and the
+	// admin API and `order poison` serve.
+	Poison   *poisonapp.Queue
+	requeuer *poisonkafka.RequeuePublisher
 }
 
 // New connects to the database and applies pending migrations.
@@ -56,16 +65,41 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	d.PaymentTimeout = cmp.Or(d.PaymentTimeout, DefaultDeadlines.PaymentTimeout)
 	d.RefundTimeout = cmp.Or(d.RefundTimeout, DefaultDeadlines.RefundTimeout)
 	d.CheckInterval = cmp.Or(d.CheckInterval, DefaultDeadlines.CheckInterval)
+	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
 	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg,
-		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg)}, nil
+		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, requeuer: requeuer}, nil
 }
 
-// Close releases the database connections.
-func (s *Service) Close() { s.pool.Close() }
+// newPoisonQueue is the order service's poison queue: order.poison, kept in
+// its database, requeued to Kafka.
+func newPoisonQueue(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*poisonapp.Queue, *poisonkafka.RequeuePublisher) {
+	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "order-requeue")
+	return poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger), requeuer
+}
+
+// OpenPoisonQueue connects to the poison store, applying pending migrations,
+// for commands that work on the poison queue without running the service.
+// Call closeQueue when done.
+func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *poisonapp.Queue, closeQueue func(), err error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	return queue, func() { _ = requeuer.Close(); pool.Close() }, nil
+}
+
+// Close releases the database connections and the requeue producer.
+func (s *Service) Close() {
+	_ = s.requeuer.Close()
+	s.pool.Close()
+}
 
 // Handler is the HTTP API.
 func (s *Service) Handler() http.Handler {
-	return ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
+	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken,
+		httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
 }
 
 // Serve runs the HTTP API on ln, the consumer of payment outcomes, the
@@ -80,7 +114,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	if err := ports.HandlePaymentEvents(router, s.app); err != nil {
+	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, s.Poison)); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)

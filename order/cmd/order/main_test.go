@@ -22,6 +22,8 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
+	"github.com/es-outbox/reference/shared/poison/poisontest"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -214,5 +216,31 @@ func TestCommandErrorsAreOneLine(t *testing.T) {
 	_ = run([]string{"replay", "--help"}, &out)
 	if !strings.Contains(out.String(), "order_summaries, order_daily_stats") {
 		t.Errorf("order replay --help does not name the projections:\n%s", out.String())
+	}
+}
+
+// order poison is the shared poison command (shared/poison/poisoncli tests
+// it whole) on the order database: list, show and discard an entry.
+func TestPoisonCommands(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("KAFKA_BROKERS", testenv.Kafka(t)[0])
+	_, store := poisontest.NewQueue(t, pool, []string{"127.0.0.1:1"})
+	if out := runOK(t, "poison", "list"); !strings.Contains(out, "0-3  ") || !strings.Contains(out, "order.events 2/7") {
+		t.Errorf("order poison list printed:\n%s", out)
+	}
+	if out := runOK(t, "poison", "requeue", "--dry-run", "0-3"); !strings.Contains(out, "would requeue 0-3 to order.events partition 2") {
+		t.Errorf("order poison requeue --dry-run printed:\n%s", out)
+	}
+	runOK(t, "poison", "discard", "--reason", "test data", "--by", "ann", "0-3")
+	if e, err := store.Get(context.Background(), "0-3"); err != nil || e.Status != "discarded" || e.ChangedBy != "ann" {
+		t.Errorf("after order poison discard: %+v, %v", e, err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"poison", "--help"}, &out); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "Usage: order poison") {
+		t.Errorf("order poison --help = %v, printed %q", err, out.String())
+	}
+	if err := run([]string{"poison", "frobnicate"}, &bytes.Buffer{}); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("order poison frobnicate = %v, want one line of error", err)
 	}
 }
