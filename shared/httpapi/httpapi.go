@@ -87,6 +87,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		// the client's text would be stored as something it did not send.
 		return BadField("(body)", "is not valid UTF-8, which JSON text must be")
 	}
+	if err == nil && bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		// encoding/json reads null into a struct as "nothing sent".
+		return BadField("(body)", "must be a JSON object, not null")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err == nil {

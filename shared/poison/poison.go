@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/es-outbox/reference/shared/text"
 )
 
 // Status is what has become of an entry.
@@ -41,6 +43,31 @@ var (
 	// from, so there is nowhere to requeue it to.
 	ErrNoOrigin = errors.New("poison-queue entry does not name its original topic")
 )
+
+// Limits of what people write on an entry, which the store keeps as text.
+const (
+	MaxByLength     = 100
+	MaxReasonLength = 500
+)
+
+// FieldError says which field of a request (by, reason) cannot be kept,
+// and why.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Message }
+
+// CheckText returns a FieldError if value cannot be kept as field: too
+// long, or holding what PostgreSQL's text refuses (NUL, invalid UTF-8) or
+// control characters.
+func CheckText(field, value string, maxChars int) error {
+	if problem := text.Problem(value, maxChars); problem != "" {
+		return &FieldError{Field: field, Message: problem}
+	}
+	return nil
+}
 
 // ParseStatusFilter reads a status to list by: a status, or "all", which is
 // returned as "" (no filter).

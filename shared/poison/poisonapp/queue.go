@@ -128,6 +128,9 @@ func (q *Queue) Depth(ctx context.Context) (int64, error) {
 // before anything is published; on an error, the outcomes so far are
 // returned with it.
 func (q *Queue) Requeue(ctx context.Context, req RequeueRequest) ([]Outcome, error) {
+	if err := poison.CheckText("by", req.By, poison.MaxByLength); err != nil {
+		return nil, err
+	}
 	entries, err := q.selectEntries(ctx, req.IDs, req.All)
 	if err != nil {
 		return nil, err
@@ -186,6 +189,9 @@ func (q *Queue) planRequeue(e poison.Entry) (Outcome, error) {
 func (q *Queue) Discard(ctx context.Context, ids []string, reason, by string) ([]Outcome, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, poison.ErrReasonRequired
+	}
+	if err := errors.Join(poison.CheckText("reason", reason, poison.MaxReasonLength), poison.CheckText("by", by, poison.MaxByLength)); err != nil {
+		return nil, err
 	}
 	entries, err := q.selectEntries(ctx, ids, false)
 	if err != nil {

@@ -190,7 +190,10 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 
 // apiError maps the poison queue's errors to HTTP errors, in one place.
 func apiError(err error) error {
+	var field *poison.FieldError
 	switch {
+	case errors.As(err, &field):
+		return httpapi.BadField(field.Field, field.Message)
 	case errors.Is(err, poison.ErrNotFound):
 		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no poison-queue entry with this id"}
 	case errors.Is(err, poison.ErrInvalidStatus):

@@ -112,6 +112,21 @@ func TestAdminListShowAndDiscard(t *testing.T) {
 		t.Errorf("discard without a reason = %d %+v, want 400 naming reason", status, e)
 	}
 
+	for body, field := range map[string]string{
+		`{"reason": "nul \u0000 in it"}`:                             "reason",
+		`{"reason": "` + strings.Repeat("x", 501) + `"}`:             "reason",
+		`{"reason": "ok", "by": "` + strings.Repeat("y", 101) + `"}`: "by",
+	} {
+		e = apiError{}
+		if status := a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, body, &e); status != http.StatusBadRequest || e.Error.Field != field {
+			t.Errorf("discard with %.40s = %d %+v, want 400 naming %s", body, status, e, field)
+		}
+	}
+	e = apiError{}
+	if status := a.do(http.MethodPost, "/v1/admin/poison/requeue-all", auth, `{"by": "tab\tin"}`, &e); status != http.StatusBadRequest || e.Error.Field != "by" {
+		t.Errorf("requeue-all by a name with a tab = %d %+v, want 400 naming by", status, e)
+	}
+
 	var outcome poisonhttp.OutcomeJSON
 	status := a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"reason": "a test order", "by": "ann"}`, &outcome)
 	if status != http.StatusOK || outcome.Result != "discarded" || outcome.Entry.ChangedBy != "ann" || outcome.Entry.ChangeReason != "a test order" {
