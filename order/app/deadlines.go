@@ -15,8 +15,8 @@ import (
 // the same ones.
 type Deadlines interface {
 	// AwaitingPaymentSince returns up to limit orders still placed that
-	// were placed before t.
-	AwaitingPaymentSince(ctx context.Context, t time.Time, limit int) ([]string, error)
+	// were placed before t, oldest first, after the cursor if there is one.
+	AwaitingPaymentSince(ctx context.Context, t time.Time, after *OrderCursor, limit int) ([]OrderCursor, error)
 	// CountOverdue counts the orders placed before paymentBefore that are
 	// still placed, and those whose refund was requested before
 	// refundBefore and has not completed.
@@ -40,22 +40,32 @@ func (a *Application) TimeOutPayments(ctx context.Context, timeout time.Duration
 	if a.deadlines == nil {
 		return 0, errors.New("app: no read model to find deadlines in (see WithDeadlines)")
 	}
-	ids, err := a.deadlines.AwaitingPaymentSince(ctx, a.now().Add(-timeout), 100)
-	if err != nil {
-		return 0, fmt.Errorf("find orders past their payment deadline: %w", err)
-	}
+	const page = 100
 	var errs []error
-	for _, id := range ids {
-		o, err := a.update(ctx, "TimeOutPayment", id, order.AnyVersion, func(o *order.Order) error {
-			o.TimeOutPayment(timeout, a.now())
-			return nil
-		})
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("time out order %s: %w", id, err))
-		case len(o.Changes()) > 0:
-			timedOut++
+	var after *OrderCursor
+	for {
+		due, err := a.deadlines.AwaitingPaymentSince(ctx, a.now().Add(-timeout), after, page)
+		if err != nil {
+			return timedOut, errors.Join(append(errs, fmt.Errorf("find orders past their payment deadline: %w", err))...)
 		}
+		for _, d := range due {
+			o, err := a.update(ctx, "TimeOutPayment", d.OrderID, order.AnyVersion, func(o *order.Order) error {
+				o.TimeOutPayment(timeout, a.now())
+				return nil
+			})
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("time out order %s: %w", d.OrderID, err))
+			case len(o.Changes()) > 0:
+				timedOut++
+			}
+		}
+		// Orders that failed stay in the read model as placed: the next
+		// page starts after them, so they never hold the others back.
+		if len(due) < page || ctx.Err() != nil {
+			break
+		}
+		after = &due[len(due)-1]
 	}
 	return timedOut, errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
@@ -79,5 +80,37 @@ func TestOverdueOrdersShowInMetrics(t *testing.T) {
 		return strings.Contains(string(body), `order_overdue_orders{status="placed"} 1`) &&
 			strings.Contains(string(body), `order_overdue_orders{status="refund_requested"} 1`) &&
 			strings.Contains(string(body), "order_payment_timeouts_total 0")
+	})
+}
+
+// Orders that cannot be timed out here (they hold an event of a newer
+// version) do not hold the others back, however many come first.
+func TestUnloadableOrdersDoNotHoldOtherDeadlinesBack(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	var pool *pgxpool.Pool
+	r := serve(ctx, t, func(cfg *service.Config) {
+		cfg.Deadlines = ports.DeadlineSettings{PaymentTimeout: time.Millisecond, RefundTimeout: time.Hour, CheckInterval: 20 * time.Millisecond}
+	})
+	defer func() { stop(); <-r.served }()
+	pool = r.pool
+	place := func(at time.Time, extra ...eventstore.Event) string {
+		id := uuid.NewString()
+		payload, _ := json.Marshal(contracts.OrderPlaced{OrderID: id, CustomerID: "c", Currency: "EUR", Total: 100, PlacedAt: at,
+			Items: []contracts.LineItem{{SKU: "a", Quantity: 1, UnitPrice: 100}}})
+		events := append([]eventstore.Event{{ID: uuid.NewString(), Type: contracts.OrderPlacedType, SchemaVersion: contracts.OrderPlacedVersion, Payload: payload}}, extra...)
+		if err := eventstore.Append(ctx, pool, adapters.StreamID(id), 0, eventstore.Context{}, events...); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	start := time.Now().Add(-time.Hour)
+	for i := range 150 {
+		place(start.Add(time.Duration(i)*time.Second), eventstore.Event{ID: uuid.NewString(), Type: "order.OrderShipped", SchemaVersion: 1, Payload: []byte(`{}`)})
+	}
+	last := place(start.Add(time.Minute * 30))
+	testenv.Eventually(t, 60*time.Second, "the loadable order timed out behind 150 that cannot be", func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2`, adapters.StreamID(last), contracts.OrderPaymentTimedOutType).Scan(&n)
+		return n == 1
 	})
 }

@@ -64,16 +64,21 @@ func (r *SummaryReader) ListOrders(ctx context.Context, filter app.OrderFilter, 
 }
 
 // AwaitingPaymentSince returns up to limit orders still placed that were
-// placed before t, oldest first (app.Deadlines), on the index on (status,
-// placed_at, order_id).
-func (r *SummaryReader) AwaitingPaymentSince(ctx context.Context, t time.Time, limit int) ([]string, error) {
-	rows, _ := r.db.Query(ctx, `SELECT order_id FROM order_summaries WHERE status = $1 AND placed_at < $2
-		ORDER BY placed_at, order_id LIMIT $3`, string(order.StatusPlaced), t, limit)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+// placed before t, oldest first, after the cursor if there is one
+// (app.Deadlines), on the index on (status, placed_at, order_id).
+func (r *SummaryReader) AwaitingPaymentSince(ctx context.Context, t time.Time, after *app.OrderCursor, limit int) ([]app.OrderCursor, error) {
+	from := app.OrderCursor{}
+	if after != nil {
+		from = *after
+	}
+	rows, _ := r.db.Query(ctx, `SELECT placed_at, order_id FROM order_summaries
+		WHERE status = $1 AND placed_at < $2 AND (placed_at, order_id) > ($3, $4)
+		ORDER BY placed_at, order_id LIMIT $5`, string(order.StatusPlaced), t, from.PlacedAt, from.OrderID, limit)
+	due, err := pgx.CollectRows(rows, pgx.RowToStructByPos[app.OrderCursor])
 	if err != nil {
 		return nil, fmt.Errorf("read order_summaries: %w", err)
 	}
-	return ids, nil
+	return due, nil
 }
 
 // CountOverdue counts the orders still placed since before paymentBefore,
