@@ -42,6 +42,7 @@ type Application struct {
 	now    func() time.Time
 
 	summaries OrderSummaries // the order list's read model (queries.go)
+	deadlines Deadlines      // finds overdue orders (deadlines.go)
 }
 
 // New returns the application over a store.

@@ -96,7 +96,7 @@ func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *
 	}
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
-	handler = ports.NewHTTPHandler(application, httpapi.Ops{Registry: reg}, append(more, console.Register)...)
+	handler = ports.NewHTTPHandler(application, nil, "", httpapi.Ops{Registry: reg}, append(more, console.Register)...)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)

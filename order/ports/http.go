@@ -15,7 +15,10 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
 
 // OpenAPI is the API's OpenAPI 3 document, served at /openapi.yaml.
@@ -28,10 +31,12 @@ type HTTPServer struct {
 	app *app.Application
 }
 
-// NewHTTPHandler returns the routes of the order API, with the operational
-// endpoints (/livez, /readyz, /metrics) and those that more adds (the
-// console's).
-func NewHTTPHandler(application *app.Application, ops httpapi.Ops, more ...func(*http.ServeMux)) http.Handler {
+// NewHTTPHandler returns the routes of the order API, the poison-queue admin
+// endpoints under /v1/admin/poison (the payment service's, on order.poison),
+// which need "Authorization: Bearer <adminToken>" and are disabled while
+// adminToken is empty, the operational endpoints (/livez, /readyz,
+// /metrics), and those that more adds (the console's).
+func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminToken string, ops httpapi.Ops, more ...func(*http.ServeMux)) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -43,6 +48,7 @@ func NewHTTPHandler(application *app.Application, ops httpapi.Ops, more ...func(
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "ORDER_ADMIN_TOKEN", Realm: "order admin"})
 	for _, register := range more {
 		register(mux)
 	}
@@ -70,6 +76,8 @@ type orderResponse struct {
 	Items      []lineItemJSON `json:"items"`
 	PlacedAt   time.Time      `json:"placed_at"`
 	Version    int64          `json:"version"`
+	// Reason says why the order reached its status, when someone said.
+	Reason string `json:"reason,omitempty"`
 }
 
 var validIdempotencyKey = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
@@ -82,7 +90,7 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	var req placeOrderRequest
 	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, err)
+		httpapi.WriteError(w, r, inMinorUnits(err))
 		return
 	}
 	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency}
@@ -99,6 +107,18 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/orders/"+id)
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"order_id": id, "status": string(order.StatusPlaced)})
+}
+
+// inMinorUnits names the unit of a price that was not a whole number (1e3,
+// 9.99): prices are integers of minor units (cents), never decimals.
+func inMinorUnits(err error) error {
+	var e *httpapi.Error
+	if errors.As(err, &e) && strings.HasSuffix(e.Field, "unit_price") {
+		if rest, ok := strings.CutPrefix(e.Message, httpapi.WholeNumber); ok {
+			e.Message = httpapi.WholeNumber + " of minor units" + rest
+		}
+	}
+	return err
 }
 
 func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -134,10 +154,6 @@ func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-	}
-	if len(req.Reason) > 500 {
-		httpapi.WriteError(w, r, httpapi.BadField("reason", "is longer than 500 characters"))
-		return
 	}
 	if req.Reason == "" {
 		req.Reason = "cancelled by the customer"
@@ -184,7 +200,7 @@ func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
 func writeOrder(w http.ResponseWriter, status int, o *order.Order) {
 	resp := orderResponse{
 		OrderID: o.ID(), CustomerID: o.CustomerID(), Status: string(o.Status()), Currency: o.Currency(),
-		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(),
+		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(),
 	}
 	for _, it := range o.Items() {
 		resp.Items = append(resp.Items, lineItemJSON{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
@@ -236,6 +252,12 @@ func apiError(err error) error {
 			Message: "the order has changed since the version in If-Match; GET it again and retry"}
 	case errors.Is(err, order.ErrConcurrentUpdate):
 		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict", Message: "the order is being changed concurrently; retry"}
+	case errors.Is(err, eventstore.ErrUnknownEvent):
+		// A newer version of the service wrote it: a replica that runs
+		// that version can load the order; this one cannot, and changes
+		// nothing.
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "newer_version",
+			Message: "the order holds an event written by a newer version of the service; retry later"}
 	case errors.Is(err, app.ErrIdempotencyKeyReused):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
 			Message: "this Idempotency-Key was used for a different request"}

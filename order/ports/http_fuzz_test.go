@@ -24,8 +24,9 @@ func FuzzPlaceOrder(f *testing.F) {
 	f.Add("application/json", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":9223372036854775807,"unit_price":9223372036854775807}]}`)
 	f.Add("application/json", `{"customer_id":"c","currency":"eur","items":[]}`)
 	f.Add("text/plain", `{"customer_id":"c"}`)
+	f.Add("application/json", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a\u0000","quantity":1,"unit_price":1e3}]}`)
 	pool, _ := testenv.Database(f, eventstore.Migrations, adapters.Migrations)
-	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool)), httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool)), nil, "", httpapi.Ops{}))
 	f.Cleanup(srv.Close)
 	events := func(t *testing.T) int {
 		var n int

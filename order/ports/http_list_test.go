@@ -48,7 +48,7 @@ func newListServer(t *testing.T) *httptest.Server {
 	}()
 	t.Cleanup(func() { stop(); <-projected })
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpapi.Ops{}))
 	t.Cleanup(srv.Close)
 	return srv
 }

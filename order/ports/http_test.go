@@ -32,7 +32,7 @@ func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 func newEnv(t *testing.T) *env {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	application := app.New(adapters.NewOrderRepository(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpapi.Ops{}))
 	t.Cleanup(srv.Close)
 	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }
@@ -129,6 +129,46 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	}
 	if n := e.countEvents(t); n != 0 {
 		t.Errorf("bad requests wrote %d events, want 0", n)
+	}
+}
+
+// What the store cannot hold (NUL, which jsonb refuses, and other control
+// characters; invalid UTF-8; overlong text) and numbers that are not whole
+// are a 400 naming the field, in words a client understands; nothing is
+// stored.
+func TestStorageUnsafeInputIs400NamingTheField(t *testing.T) {
+	e := newEnv(t)
+	item := func(sku, price string) string {
+		return `{"customer_id":"c","currency":"EUR","items":[{"sku":"` + sku + `","quantity":1,"unit_price":` + price + `}]}`
+	}
+	for _, c := range []struct {
+		name, body, field, message string
+	}{
+		{"NUL in sku", item(`a\u0000b`, "1"), "items[0].sku", "must not contain control characters such as U+0000"},
+		{"NUL in customer", `{"customer_id":"\u0000","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":1}]}`, "customer_id", "U+0000"},
+		{"escape in sku", item(`a\u001bb`, "1"), "items[0].sku", "control characters"},
+		{"invalid UTF-8", item("a\xff", "1"), "(body)", "is not valid UTF-8"},
+		{"overlong sku", item(strings.Repeat("\u00e9", 65), "1"), "items[0].sku", "longer than 64 characters"},
+		{"exponent price", item("a", "1e3"), "items.unit_price", "must be a whole number of minor units written without a fraction or exponent: 1000, not 1e3"},
+		{"decimal price", item("a", "9.99"), "items.unit_price", "must be a whole number of minor units, not 9.99"},
+		{"exponent quantity", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":2e0,"unit_price":1}]}`, "items.quantity", "must be a whole number written without a fraction or exponent: 2, not 2e0"},
+		{"zero total", item("a", "0"), "items", "the order's total is 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/orders", nil, c.body)
+			errBody, _ := r.body["error"].(map[string]any)
+			if r.status != 400 || errBody == nil || errBody["field"] != c.field || !strings.Contains(errBody["message"].(string), c.message) {
+				t.Errorf("POST = %d %s, want a 400 on %s saying %q", r.status, r.raw, c.field, c.message)
+			}
+		})
+	}
+	id := e.place(t)
+	r := e.do("POST", "/v1/orders/"+id+"/cancel", nil, `{"reason":"oops\u0000"}`)
+	if errBody, _ := r.body["error"].(map[string]any); r.status != 400 || errBody["field"] != "reason" {
+		t.Errorf("cancel with NUL in the reason = %d %s, want a 400 on reason", r.status, r.raw)
+	}
+	if n := e.countEvents(t); n != 1 {
+		t.Errorf("the store holds %d events, want only the one valid order's", n)
 	}
 }
 
@@ -289,5 +329,16 @@ func TestPaymentOutcomes(t *testing.T) {
 	}
 	if n := e.countEvents(t); n != 2+2+5 {
 		t.Errorf("%d events, want %d", n, 2+2+5)
+	}
+}
+
+// The order API serves the shared poison-queue admin endpoints (tested whole
+// in shared/poison/poisonhttp), closed until ORDER_ADMIN_TOKEN is set.
+func TestAdminEndpointsNeedTheOrderToken(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/v1/admin/poison", map[string]string{"Authorization": "Bearer x"}, "")
+	errBody, _ := r.body["error"].(map[string]any)
+	if r.status != http.StatusServiceUnavailable || errBody["code"] != "admin_disabled" || !strings.Contains(errBody["message"].(string), "ORDER_ADMIN_TOKEN") {
+		t.Errorf("GET /v1/admin/poison = %d %s, want 503 naming ORDER_ADMIN_TOKEN", r.status, r.raw)
 	}
 }

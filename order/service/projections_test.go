@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/config"
@@ -17,28 +19,49 @@ import (
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
-// order serve keeps the read models up to date: an order placed over HTTP
-// shows up in the order list, and the projector stops with the service.
-func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
-	_, url := testenv.Database(t)
+// running is an order service serving HTTP in-process.
+type running struct {
+	svc     *service.Service
+	pool    *pgxpool.Pool
+	brokers []string
+	base    string     // the HTTP API's base URL
+	served  chan error // how Serve ended
+}
+
+// serve runs the order service in-process, projector included, on a fresh
+// database and broker until ctx is done; configure changes its
+// configuration first.
+func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)) *running {
+	t.Helper()
+	pool, url := testenv.Database(t)
 	cfg := service.Config{
 		Service:   config.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
 		Consumer:  consumer.Settings{MaxRetries: 1, RetryInterval: 10 * time.Millisecond},
 		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	for _, c := range configure {
+		c(&cfg)
+	}
 	svc, err := service.New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close()
+	t.Cleanup(svc.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- svc.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	r := &running{svc: svc, pool: pool, brokers: cfg.KafkaBrokers, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
+	go func() { r.served <- svc.Serve(ctx, ln) }()
+	return r
+}
+
+// order serve keeps the read models up to date: an order placed over HTTP
+// shows up in the order list, and the projector stops with the service.
+func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	r := serve(ctx, t)
+	base, served := r.base, r.served
 
 	resp, err := http.Post(base+"/v1/orders", "application/json",
 		strings.NewReader(`{"customer_id":"erin","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":4500}]}`))

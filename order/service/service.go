@@ -1,7 +1,9 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,13 +20,17 @@ import (
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
+	"github.com/es-outbox/reference/shared/poison/poisonkafka"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // Routes send the order's events to Kafka.
 var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
 
-var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations}
+var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
@@ -33,12 +39,17 @@ func Migrate(ctx context.Context, cfg Config) error {
 
 // Service is a connected order service.
 type Service struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	app     *app.Application
-	logger  *slog.Logger
-	metrics *prometheus.Registry
-	lag     *adapters.KafkaInspector
+	cfg       Config
+	pool      *pgxpool.Pool
+	app       *app.Application
+	logger    *slog.Logger
+	metrics   *prometheus.Registry
+	lag       *adapters.KafkaInspector
+	deadlines *ports.Deadlines
+	// Poison is the poison queue (order.poison) the consumer fills and the
+	// admin API and `order poison` serve.
+	Poison   *poisonapp.Queue
+	requeuer *poisonkafka.RequeuePublisher
 }
 
 // New connects to the database and applies pending migrations.
@@ -49,18 +60,47 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
-	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
+	summaries := projections.NewSummaryReader(pool)
+	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(summaries).WithDeadlines(summaries)
+	d := &cfg.Deadlines
+	d.PaymentTimeout = cmp.Or(d.PaymentTimeout, DefaultDeadlines.PaymentTimeout)
+	d.RefundTimeout = cmp.Or(d.RefundTimeout, DefaultDeadlines.RefundTimeout)
+	d.CheckInterval = cmp.Or(d.CheckInterval, DefaultDeadlines.CheckInterval)
 	lag, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, lag: lag}, nil
+	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, lag: lag,
+		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, requeuer: requeuer}, nil
 }
 
-// Close releases the database connections and the Kafka client.
+// newPoisonQueue is the order service's poison queue: order.poison, kept in
+// its database, requeued to Kafka.
+func newPoisonQueue(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*poisonapp.Queue, *poisonkafka.RequeuePublisher) {
+	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "order-requeue")
+	return poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger), requeuer
+}
+
+// OpenPoisonQueue connects to the poison store, applying pending migrations,
+// for commands that work on the poison queue without running the service.
+// Call closeQueue when done.
+func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *poisonapp.Queue, closeQueue func(), err error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	return queue, func() { _ = requeuer.Close(); pool.Close() }, nil
+}
+
+// Close releases the database connections, the Kafka client and the
+// requeue producer.
 func (s *Service) Close() {
 	s.lag.Close()
+	_ = s.requeuer.Close()
 	s.pool.Close()
 }
 
@@ -84,7 +124,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 			{Name: "payment", BaseURL: s.cfg.Console.PaymentURL},
 		},
 		Payments:           "payment",
-		AdminToken:         s.cfg.Console.AdminToken,
+		AdminToken:         s.cfg.AdminToken,
 		AdminTokenVariable: "ORDER_ADMIN_TOKEN",
 		JaegerURL:          s.cfg.Console.JaegerURL,
 		Logger:             s.logger,
@@ -92,7 +132,8 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 	if err != nil {
 		panic(err) // the templates are embedded: tests catch this
 	}
-	h = ports.NewHTTPHandler(s.app, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
+	h = ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken,
+		httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
 	return h, replayer.Wait
 }
 
@@ -107,8 +148,9 @@ func (p pipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status,
 	return projections.Statuses(ctx, p.pool, projections.All)
 }
 
-// Serve runs the HTTP API on ln, the consumer of payment outcomes, and the
-// forwarder and the projector if enabled, until ctx is done; then it stops
+// Serve runs the HTTP API on ln, the consumer of payment outcomes, the
+// payment deadlines, and the forwarder and the projector if enabled, until
+// ctx is done; then it stops
 // taking requests, lets those in flight finish, and drains the rest.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
@@ -118,7 +160,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	if err := ports.HandlePaymentEvents(router, s.app); err != nil {
+	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, s.Poison)); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
@@ -129,6 +171,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		rebuilds()
 		return err
 	})
+	g.Go(func() error { return s.deadlines.Run(ctx) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error { return s.Forward(ctx) })
 	}

@@ -1,6 +1,6 @@
 // Package adapters implements the payment service's ports: the payment
-// repository on the shared event store, the simulated gateway, the poison
-// store and the publisher that requeues poisoned messages.
+// repository on the shared event store and the simulated gateway. (Its
+// poison queue is the shared one: shared/poison.)
 package adapters
 
 import (

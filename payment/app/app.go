@@ -1,6 +1,6 @@
-// Package app holds the payment service's use cases: charge an order once,
-// refund it once, and let people inspect, requeue or discard what the
-// consumer gave up on.
+// Package app holds the payment service's use cases: charge an order once
+// and refund it once. (What the consumer gave up on is the shared poison
+// queue's: shared/poison/poisonapp.)
 package app
 
 import (
@@ -21,16 +21,18 @@ import (
 type Application struct {
 	payments payment.Repository
 	gateway  payment.Gateway
+	policy   payment.Policy
 	logger   *slog.Logger
 	now      func() time.Time
 }
 
-// New returns the application.
-func New(payments payment.Repository, gateway payment.Gateway, logger *slog.Logger) *Application {
-	return &Application{payments: payments, gateway: gateway, logger: logger, now: time.Now}
+// New returns the application; it refuses what policy does not charge.
+func New(payments payment.Repository, gateway payment.Gateway, policy payment.Policy, logger *slog.Logger) *Application {
+	return &Application{payments: payments, gateway: gateway, policy: policy, logger: logger, now: time.Now}
 }
 
-// ChargeOrder charges an order exactly once in effect. The payment stream
+// ChargeOrder charges an order exactly once in effect; a request the policy
+// refuses is declined without calling the gateway. The payment stream
 // says how far an earlier delivery got: a payment with an outcome is left
 // alone; a requested one (the process died after asking the gateway) asks
 // again with the same idempotency key, and the gateway answers with the first
@@ -47,11 +49,15 @@ func (a *Application) chargeOrder(ctx context.Context, req payment.Request) erro
 	}
 	p, err := a.payments.Get(ctx, req.OrderID)
 	if errors.Is(err, payment.ErrNotFound) {
-		if p, err = payment.Requested(req, a.now()); err != nil {
+		if p, err = payment.Requested(req, a.policy, a.now()); err != nil {
 			return err
 		}
 		if err := a.payments.Save(ctx, p); err != nil {
 			return err // a concurrent delivery started it: retried, it finds the stream
+		}
+		if p.Status() == payment.StatusDeclined {
+			a.logger.InfoContext(ctx, "payment refused", "order_id", req.OrderID, "reason", p.DeclineReason())
+			return nil
 		}
 		p, err = a.payments.Get(ctx, req.OrderID)
 	}

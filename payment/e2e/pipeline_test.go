@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -28,30 +30,59 @@ type system struct {
 	orderPool      *pgxpool.Pool
 	paymentPool    *pgxpool.Pool
 	order, payment *testenv.Process
+	// The binaries and the environment every process of each gets.
+	orderBin, paymentBin string
+	orderEnv, paymentEnv []string
 }
 
 // start runs order and payment as processes on fresh databases and a broker;
 // the gateway approves up to 100.00. env is added to both processes'.
 func start(t testing.TB, env ...string) *system {
 	t.Helper()
+	s := newSystem(t, env...)
+	s.order, s.orderURL = s.runOrder(t)
+	s.payment = s.runPayment(t)
+	return s
+}
+
+// newSystem builds the binaries and prepares the databases and a broker,
+// and starts nothing; env is added to every process's environment.
+func newSystem(t testing.TB, env ...string) *system {
+	t.Helper()
 	orderPool, orderDB := testenv.Database(t)
-	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
 	brokers := testenv.Kafka(t)
-	addr := freeAddr(t)
 	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
-	s := &system{orderURL: "http://" + addr, brokers: brokers, orderPool: orderPool, paymentPool: paymentPool}
-	s.order = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
-		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
-	s.payment = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
-		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000", "PAYMENT_HTTP_ADDR="+freeAddr(t)), "serve")
+	return &system{
+		brokers: brokers, orderPool: orderPool, paymentPool: paymentPool,
+		orderBin:   testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
+		paymentBin: testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
+		orderEnv:   append(slices.Clone(common), "DATABASE_URL="+orderDB),
+		paymentEnv: append(slices.Clone(common), "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000"),
+	}
+}
+
+// runOrder starts a replica of the order service, with env added, and
+// returns it with its API's URL once it answers.
+func (s *system) runOrder(t testing.TB, env ...string) (*testenv.Process, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	p := testenv.Start(t, s.orderBin, slices.Concat(s.orderEnv, []string{"HTTP_ADDR=" + addr}, env), "serve")
+	url := "http://" + addr
 	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {
-		resp, err := http.Get(s.orderURL + "/livez")
+		resp, err := http.Get(url + "/livez")
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err == nil
 	})
-	return s
+	return p, url
+}
+
+// runPayment starts a replica of the payment service, with env added.
+func (s *system) runPayment(t testing.TB, env ...string) *testenv.Process {
+	t.Helper()
+	return testenv.Start(t, s.paymentBin, slices.Concat(s.paymentEnv, []string{"PAYMENT_HTTP_ADDR=" + freeAddr(t)}, env), "serve")
 }
 
 func freeAddr(t testing.TB) string {
@@ -95,16 +126,8 @@ func (s *system) post(unitPrice int64) (string, error) {
 }
 
 func (s *system) status(t testing.TB, id string) string {
-	resp, err := http.Get(s.orderURL + "/v1/orders/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var o struct {
-		Status string `json:"status"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	return o.Status
+	status, _ := s.getOrder(t, id)
+	return status
 }
 
 func (s *system) waitForStatus(t testing.TB, id, want string) {

@@ -1,6 +1,7 @@
 // Package ports feeds the payment application: from Kafka, a consumer
-// router on order.events and on the poison queue; over HTTP, liveness,
-// metrics and the poison-queue admin endpoints.
+// router on order.events (and, through shared/poison/poisonkafka, on the
+// poison queue); over HTTP, payments, liveness, metrics and the shared
+// poison-queue admin endpoints.
 package ports
 
 import (

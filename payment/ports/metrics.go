@@ -8,14 +8,16 @@ import (
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/metrics"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
 
 // RegisterMetrics adds the payment service's own metrics to reg: payments
 // by outcome, the poison queue's depth and the consumer's counters.
-func RegisterMetrics(reg prometheus.Registerer, payments *app.Application, queue *app.PoisonQueue, stats *consumer.Stats) {
+func RegisterMetrics(reg prometheus.Registerer, payments *app.Application, queue *poisonapp.Queue, stats *consumer.Stats) {
 	reg.MustRegister(
 		outcomesCollector(payments),
-		poisonDepthCollector(queue),
+		poisonhttp.DepthCollector(queue, "payment_poison_queue_depth"),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "payment_messages_handled_total",
 			Help: "Messages the consumer handled without error, skipped ones and stored poison records included."},
 			func() float64 { return float64(stats.Handled.Load()) }),
@@ -38,17 +40,6 @@ func outcomesCollector(payments *app.Application) prometheus.Collector {
 		for outcome, n := range counts {
 			emit(desc, float64(n), string(outcome))
 		}
-		return err
-	}, desc)
-}
-
-// poisonDepthCollector reads the depth from the poison store at each scrape.
-func poisonDepthCollector(queue *app.PoisonQueue) prometheus.Collector {
-	desc := prometheus.NewDesc("payment_poison_queue_depth",
-		"Poisoned messages nobody has requeued or discarded yet (status new in the poison store).", nil, nil)
-	return metrics.ScrapeCollector(func(ctx context.Context, emit metrics.Emit) error {
-		depth, err := queue.Depth(ctx)
-		emit(desc, float64(depth))
 		return err
 	}, desc)
 }

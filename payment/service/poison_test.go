@@ -3,15 +3,21 @@ package service_test
 import (
 	"bufio"
 	"context"
+	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -74,8 +80,8 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 	}
 
 	e.svc.Gateway.FailNext(0) // the gateway is back
-	outcomes, err := e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
-	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Requeued {
+	outcomes, err := e.svc.Poison.Requeue(ctx, poisonapp.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Requeued {
 		t.Fatalf("requeue = %+v, %v; want requeued", outcomes, err)
 	}
 	testenv.Eventually(t, 30*time.Second, "the requeued order charged", func() bool {
@@ -93,8 +99,8 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 		t.Errorf("payment_poison_queue_depth = %v after the requeue, want 0", depth)
 	}
 
-	outcomes, err = e.svc.Poison.Requeue(ctx, app.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
-	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Unchanged {
+	outcomes, err = e.svc.Poison.Requeue(ctx, poisonapp.RequeueRequest{IDs: []string{entry.ID}, By: "ops"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Unchanged {
 		t.Fatalf("second requeue = %+v, %v; want unchanged", outcomes, err)
 	}
 	if n := testenv.RecordCount(t, e.brokers, "order.events"); n != 2 {
@@ -106,4 +112,72 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 	if got := e.paymentEvents(t, orderID); len(got) != 2 || got[1] != contracts.PaymentSucceededType {
 		t.Errorf("payment stream has %v, want requested and one success", got)
 	}
+}
+
+// A record produced by a client that places keys its own way (here on a
+// partition that neither Kafka's standard murmur2 nor Sarama's FNV-1a picks
+// for its key, as kcat's CRC32 may) and poisoned comes back, when requeued,
+// on the partition it was consumed from, where the other records of its key
+// are: read back with an independent franz-go consumer.
+func TestRequeueReturnsAMessageToItsOriginalPartition(t *testing.T) {
+	e := start(t, 1)
+	ctx := context.Background()
+	key := "order-" + uuid.NewString()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	topics, err := kadm.NewClient(producer).ListTopics(ctx, ports.OrderEventsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partitions := len(topics[ports.OrderEventsTopic].Partitions)
+	byKey := map[int]bool{}
+	for _, p := range []kgo.Partitioner{kgo.StickyKeyPartitioner(nil), kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))} {
+		byKey[p.ForTopic(ports.OrderEventsTopic).Partition(&kgo.Record{Key: []byte(key)}, partitions)] = true
+	}
+	var origin int32
+	for byKey[int(origin)] {
+		origin++
+	}
+	if int(origin) >= partitions {
+		t.Fatalf("order.events has %d partitions: none left that the key does not hash to", partitions)
+	}
+	_, _, headers := orderPlaced(t, 1_000)
+	rec := &kgo.Record{Topic: ports.OrderEventsTopic, Partition: origin, Key: []byte(key), Value: []byte(`{"order_id": "trunc`)}
+	for k, v := range headers {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if err := producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var entries []poison.Entry
+	testenv.Eventually(t, 30*time.Second, "the record in the poison store", func() bool {
+		entries = e.poisonEntries(t, poison.StatusNew)
+		return len(entries) == 1
+	})
+	if entries[0].Origin.Partition != origin {
+		t.Fatalf("the entry says it came from partition %d, want %d", entries[0].Origin.Partition, origin)
+	}
+	outcomes, err := e.svc.Poison.Requeue(ctx, poisonapp.RequeueRequest{IDs: []string{entries[0].ID}})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Entry.RequeuedTo.Partition != origin {
+		t.Fatalf("requeue = %+v, %v; want it requeued to partition %d", outcomes, err, origin)
+	}
+	var requeued []*kgo.Record
+	for _, r := range testenv.Records(t, e.brokers, ports.OrderEventsTopic, 1, 30*time.Second) { // the same event twice
+		if testenv.Header(r, poisonapp.RequeuedFromKey) != "" {
+			requeued = append(requeued, r)
+		}
+	}
+	if len(requeued) != 1 || requeued[0].Partition != origin || string(requeued[0].Key) != key {
+		t.Errorf("requeued records %v, want one with key %s on partition %d", requeued, key, origin)
+	}
+}
+
+// fnv32a is Sarama's default key hash.
+func fnv32a(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return h.Sum32()
 }

@@ -18,13 +18,16 @@ import (
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonkafka"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // Routes send the payment's events to Kafka.
 var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: "payment.events"}}
 
-var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations}
+var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
 // Migrate creates the database if it is missing and applies all migrations.
 func Migrate(ctx context.Context, cfg Config) error {
@@ -41,8 +44,8 @@ type Service struct {
 	// Router is the Kafka consumer; its Stats count retries and poisonings.
 	Router *consumer.Router
 	// Poison is the poison queue the router fills and the HTTP API serves.
-	Poison   *app.PoisonQueue
-	requeuer *adapters.RequeuePublisher
+	Poison   *poisonapp.Queue
+	requeuer *poisonkafka.RequeuePublisher
 	metrics  *prometheus.Registry
 }
 
@@ -55,7 +58,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	gateway := adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{
 		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
 	})
-	application := app.New(adapters.NewPaymentRepository(pool), gateway, logger)
+	application := app.New(adapters.NewPaymentRepository(pool), gateway, cfg.Policy, logger)
 	reg := httpapi.NewRegistry()
 	router, err := consumer.New(consumer.Config{
 		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
@@ -65,9 +68,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
-	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
-	poisonQueue := app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger)
-	if err := errors.Join(ports.HandleOrderEvents(router, application), ports.HandlePoisonQueue(router, poisonQueue)); err != nil {
+	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
+	poisonQueue := poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger)
+	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, poisonQueue)); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -82,19 +85,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 // OpenPoisonQueue connects to the poison store, applying pending migrations,
 // for commands that work on the poison queue without running the service.
 // Call closeQueue when done.
-func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *app.PoisonQueue, closeQueue func(), err error) {
+func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queue *poisonapp.Queue, closeQueue func(), err error) {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, false, migrations...)
 	if err != nil {
 		return nil, nil, err
 	}
-	requeuer := adapters.NewRequeuePublisher(cfg.KafkaBrokers)
+	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
 	closeQueue = func() {
 		if err := requeuer.Close(); err != nil {
 			logger.Warn("closing the Kafka producer failed", "err", err)
 		}
 		pool.Close()
 	}
-	return app.NewPoisonQueue(adapters.NewPoisonStore(pool), requeuer, logger), closeQueue, nil
+	return poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger), closeQueue, nil
 }
 
 // Close releases the database connections and the requeue producer.

@@ -24,7 +24,6 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/config"
@@ -32,6 +31,7 @@ import (
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
+	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -163,6 +163,51 @@ func TestOrderPlacedIsChargedOrDeclinedByAmount(t *testing.T) {
 	records := testenv.Records(t, e.brokers, "payment.events", 4, 30*time.Second)
 	if len(records) != 4 {
 		t.Errorf("payment.events holds %d records, want 4", len(records))
+	}
+}
+
+// Orders the service refuses on their merits (nothing to charge, a currency
+// it does not take) are declined with the reason, without the gateway, and
+// nothing is poisoned: the order learns its outcome like any other.
+func TestRefusedOrdersAreDeclinedWithAReasonNotPoisoned(t *testing.T) {
+	e := start(t, 1)
+	e.cfg.Policy = payment.Policy{Currencies: []string{"EUR"}}
+	e.stop()
+	e.stop = e.run(t)
+	zero, payload, headers := orderPlaced(t, 0)
+	e.produce(t, "order-"+zero, payload, headers)
+	usd, payload, headers := orderPlaced(t, 1_000)
+	payload = bytes.Replace(payload, []byte(`"currency":"EUR"`), []byte(`"currency":"USD"`), 1)
+	e.produce(t, "order-"+usd, payload, headers)
+
+	reasons := map[string]string{}
+	testenv.Eventually(t, 30*time.Second, "both payments declined", func() bool {
+		rows, err := e.pool.Query(context.Background(), `SELECT stream_id, payload->>'reason' FROM events WHERE event_type = $1`, contracts.PaymentDeclinedType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var stream, reason string
+			_ = rows.Scan(&stream, &reason)
+			reasons[stream] = reason
+		}
+		return len(reasons) == 2
+	})
+	for id, want := range map[string]string{zero: "amount 0 is not positive", usd: "currency USD is not supported"} {
+		if got := reasons[adapters.StreamID(id)]; !strings.Contains(got, want) {
+			t.Errorf("order %s declined with %q, want a reason saying %q", id, got, want)
+		}
+	}
+	if calls := e.svc.Gateway.Calls(); calls != 0 {
+		t.Errorf("gateway called %d times for refused orders, want 0", calls)
+	}
+	if poisoned := e.svc.Router.Stats.Poisoned.Load(); poisoned != 0 {
+		t.Errorf("%d messages poisoned, want 0", poisoned)
+	}
+	// Both declines go out on payment.events to the order service.
+	if records := testenv.Records(t, e.brokers, "payment.events", 4, 30*time.Second); len(records) != 4 {
+		t.Errorf("payment.events holds %d records, want 4 (requested and declined, twice)", len(records))
 	}
 }
 
@@ -328,7 +373,7 @@ func TestCrashBetweenChargeAndOutcomeChargesOnce(t *testing.T) {
 	ctx := context.Background()
 	id, payload, headers := orderPlaced(t, 1_000)
 	req := payment.Request{OrderID: id, Amount: 1_000, Currency: "EUR"}
-	requested, _ := payment.Requested(req, time.Now())
+	requested, _ := payment.Requested(req, payment.Policy{}, time.Now())
 	if err := adapters.NewPaymentRepository(e.pool).Save(ctx, requested); err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,11 @@ const (
 	OrderPaidVersion          = 1
 	OrderPaymentFailedType    = "order.OrderPaymentFailed"
 	OrderPaymentFailedVersion = 1
-	OrderCancelledType        = "order.OrderCancelled"
-	OrderCancelledVersion     = 1
+	// OrderPaymentTimedOutType: the order gave up waiting for its payment.
+	OrderPaymentTimedOutType    = "order.PaymentTimedOut"
+	OrderPaymentTimedOutVersion = 1
+	OrderCancelledType          = "order.OrderCancelled"
+	OrderCancelledVersion       = 1
 	// OrderRefundRequestedType asks the payment service to refund the order.
 	OrderRefundRequestedType    = "order.RefundRequested"
 	OrderRefundRequestedVersion = 1
@@ -73,6 +76,16 @@ type OrderPaymentFailed struct {
 	OrderID string    `json:"order_id"`
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
+}
+
+// OrderPaymentTimedOut says no payment outcome came before the order's
+// deadline, so the order service failed the order itself. A payment that
+// lands afterwards is refunded.
+type OrderPaymentTimedOut struct {
+	OrderID  string    `json:"order_id"`
+	Reason   string    `json:"reason"`
+	Deadline time.Time `json:"deadline"`
+	At       time.Time `json:"at"`
 }
 
 // OrderCancelled says the order was cancelled before it was paid.

@@ -2,8 +2,16 @@ package eventstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
+
+// ErrUnknownEvent means an event's type, or its schema version, is newer
+// than this code: a newer version of the service wrote it (during a rolling
+// deploy, while old replicas still run). A reader that looks at some events
+// only passes it over; an aggregate, which needs every event of its stream,
+// cannot be loaded until the newer code runs.
+var ErrUnknownEvent = errors.New("unknown event type or schema version (written by a newer version?)")
 
 // UpcastFunc turns a payload stored at an older schema version of its event
 // type into the current shape, and says which version it now has.
@@ -49,17 +57,28 @@ func NewDecoder[E any](upcast UpcastFunc, kinds ...Kind[E]) *Decoder[E] {
 	return d
 }
 
-// Decode returns the domain event stored as e; an unknown type or schema
-// version is an error.
+// Knows says whether e is of a type this decoder knows, at a schema version
+// it can read (the current one or an older one): not from a newer version.
+func (d *Decoder[E]) Knows(e RecordedEvent) bool {
+	k, ok := d.kinds[e.Type]
+	return ok && e.SchemaVersion <= k.version
+}
+
+// Decode returns the domain event stored as e. An event this decoder does
+// not know (see Knows) is an ErrUnknownEvent; any other failure to read it
+// is an error as well.
 func (d *Decoder[E]) Decode(e RecordedEvent) (E, error) {
 	var zero E
+	if !d.Knows(e) {
+		return zero, fmt.Errorf("event %s: %w: %s v%d", e.ID, ErrUnknownEvent, e.Type, e.SchemaVersion)
+	}
 	payload, version, err := d.upcast(e.Type, e.SchemaVersion, e.Payload)
 	if err != nil {
 		return zero, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	k, ok := d.kinds[e.Type]
-	if !ok || k.version != version {
-		return zero, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, version)
+	k := d.kinds[e.Type]
+	if k.version != version {
+		return zero, fmt.Errorf("event %s: no upcaster takes %s v%d to v%d", e.ID, e.Type, version, k.version)
 	}
 	v, err := k.decode(payload)
 	if err != nil {

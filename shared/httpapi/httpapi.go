@@ -4,18 +4,22 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -68,7 +72,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // DecodeJSON reads a JSON request body into dst, strictly: it must be
-// application/json, at most MaxBodyBytes, one object, with no unknown fields.
+// application/json, at most MaxBodyBytes, valid UTF-8, one object, with no
+// unknown fields.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -76,9 +81,21 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 				Message: "the request body must be application/json"}
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err == nil && !utf8.Valid(body) {
+		// encoding/json would read invalid bytes as U+FFFD without a word:
+		// the client's text would be stored as something it did not send.
+		return BadField("(body)", "is not valid UTF-8, which JSON text must be")
+	}
+	if err == nil && bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		// encoding/json reads null into a struct as "nothing sent".
+		return BadField("(body)", "must be a JSON object, not null")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	if err == nil {
+		err = dec.Decode(dst)
+	}
 	if err == nil && dec.More() {
 		err = errors.New("trailing data")
 	} else if err == nil {
@@ -103,7 +120,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return BadField(field, fmt.Sprintf("must be a JSON %s, not %s", jsonType(typeErr.Type.Kind().String()), typeErr.Value))
+		kind := typeErr.Type.Kind().String()
+		if number, ok := strings.CutPrefix(typeErr.Value, "number "); ok && jsonType(kind) == "number" {
+			return BadField(field, wholeNumberProblem(number))
+		}
+		return BadField(field, fmt.Sprintf("must be a JSON %s, not %s", jsonType(kind), typeErr.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return BadField(field, "is not a known field")
@@ -112,6 +133,23 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	default:
 		return BadField("(body)", "is not a valid JSON object: "+err.Error())
 	}
+}
+
+// WholeNumber is how DecodeJSON's message for a number that does not fit an
+// integer field begins, so that a port can add the field's unit.
+const WholeNumber = "must be a whole number"
+
+// wholeNumberProblem says what is wrong with a JSON number that an integer
+// field refused, in a client's words: 1e3 and 9.99 are numbers, but not
+// whole numbers written as such; 99999999999999999999 is too large.
+func wholeNumberProblem(number string) string {
+	if strings.Trim(number, "-0123456789") == "" {
+		return fmt.Sprintf("%s from %d to %d, not %s", WholeNumber, math.MinInt64, math.MaxInt64, number)
+	}
+	if f, err := strconv.ParseFloat(number, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return fmt.Sprintf("%s written without a fraction or exponent: %.0f, not %s", WholeNumber, f, number)
+	}
+	return fmt.Sprintf("%s, not %s", WholeNumber, number)
 }
 
 func jsonType(kind string) string {

@@ -14,14 +14,18 @@ import (
 
 // applyEvents applies events, in order, to table in tx. Their statements,
 // a few per batch rather than one per event, go to the server in one round
-// trip (a pgx batch), which is what makes a replay fast.
+// trip (a pgx batch), which is what makes a replay fast. Events of a type
+// this code does not know are passed over and counted (skipped.go).
 func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, events []eventstore.RecordedEvent) error {
-	changes, err := changesOf(ctx, tx, events)
+	changes, skipped, err := changesOf(ctx, tx, events)
 	if err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	p.apply(b, quote(table), changes)
+	if len(changes) > 0 {
+		p.apply(b, quote(table), changes)
+	}
+	countSkipped(b, table, skipped)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("apply events %v to %v to %s: %w", events[0].Position, events[len(events)-1].Position, table, err)
 	}
@@ -29,14 +33,20 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, eve
 }
 
 // changesOf returns what events did to each order they touch, in the order
-// of the orders' first events. The states are folded by the aggregate itself,
-// so that read models agree with it about what every event means: from the
-// batch's own events for orders placed in it, else from the order's stream,
-// loaded in one query for the whole batch. An order's events must follow one
-// another without a gap; anything else means an event was skipped or comes
-// twice.
-func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) ([]Change, error) {
+// of the orders' first events, and the events it passed over because their
+// type is newer than this code (adapters.Events does not know them). The
+// states are folded by the aggregate itself, so that read models agree with
+// it about what every event means: from the batch's own events for orders
+// placed in it, else from the order's stream, loaded in one query for the
+// whole batch. An order's events must follow one another without a gap;
+// anything else means an event was skipped or comes twice.
+//
+// An unknown event changes nothing a projection shows but the order's
+// version, which is the stream's; a stream without a known OrderPlaced (a
+// kind of stream a newer version writes) is no order to this code.
+func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) ([]Change, []eventstore.RecordedEvent, error) {
 	var ids, placedBefore []string
+	var skipped []eventstore.RecordedEvent
 	batch := map[string][]eventstore.RecordedEvent{}
 	for _, e := range events {
 		stream := batch[e.StreamID]
@@ -47,46 +57,71 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 				placedBefore = append(placedBefore, e.StreamID)
 			}
 		case e.StreamVersion != stream[len(stream)-1].StreamVersion+1:
-			return nil, fmt.Errorf("event %s is version %d of %s, after version %d: an event was skipped or comes twice",
+			return nil, nil, fmt.Errorf("event %s is version %d of %s, after version %d: an event was skipped or comes twice",
 				e.ID, e.StreamVersion, e.StreamID, stream[len(stream)-1].StreamVersion)
 		}
 		batch[e.StreamID] = append(stream, e)
+		if !adapters.Events.Knows(e) {
+			skipped = append(skipped, e)
+		}
 	}
 	var stored map[string][]eventstore.RecordedEvent
 	if len(placedBefore) > 0 {
 		var err error
 		if stored, err = eventstore.LoadStreams(ctx, tx, placedBefore); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
-	changes := make([]Change, len(ids))
-	for i, id := range ids {
+	changes := make([]Change, 0, len(ids))
+	for _, id := range ids {
 		in := batch[id]
 		first, last := in[0], in[len(in)-1]
 		stream := in
 		if first.StreamVersion > 1 {
 			if stream = stored[id]; int64(len(stream)) < last.StreamVersion {
-				return nil, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stream))
+				return nil, nil, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stream))
 			}
 			stream = stream[:last.StreamVersion]
 		}
-		decoded, err := adapters.Events.DecodeAll(stream)
-		if err != nil {
-			return nil, err
+		var before, all []eventstore.RecordedEvent
+		for _, e := range stream {
+			if !adapters.Events.Knows(e) {
+				continue
+			}
+			if e.StreamVersion < first.StreamVersion {
+				before = append(before, e)
+			}
+			all = append(all, e)
 		}
-		c := Change{Event: last}
+		c := Change{Event: last, Version: last.StreamVersion, VersionBefore: first.StreamVersion - 1}
+		var err error
 		if first.StreamVersion > 1 {
-			if c.Before, err = order.FromEvents(decoded[:first.StreamVersion-1]); err != nil {
-				return nil, fmt.Errorf("fold %s before event %s: %w", id, first.ID, err)
+			if c.Before, err = fold(before); err != nil {
+				return nil, nil, fmt.Errorf("fold %s before event %s: %w", id, first.ID, err)
 			}
 		}
-		if c.After, err = order.FromEvents(decoded); err != nil {
-			return nil, fmt.Errorf("fold %s up to event %s: %w", id, last.ID, err)
+		if c.After, err = fold(all); err != nil {
+			return nil, nil, fmt.Errorf("fold %s up to event %s: %w", id, last.ID, err)
 		}
-		changes[i] = c
+		if c.After.ID() == "" {
+			continue // no order: a stream of a kind this code does not know
+		}
+		if c.Before != nil && c.Before.ID() == "" {
+			c.Before = nil // placed by this batch, after events it passed over
+		}
+		changes = append(changes, c)
 	}
-	return changes, nil
+	return changes, skipped, nil
+}
+
+// fold decodes the events and folds them into an order.
+func fold(recorded []eventstore.RecordedEvent) (*order.Order, error) {
+	decoded, err := adapters.Events.DecodeAll(recorded)
+	if err != nil {
+		return nil, err
+	}
+	return order.FromEvents(decoded)
 }
 
 // rows checks that a statement applying changes changed want rows: anything

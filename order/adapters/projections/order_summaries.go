@@ -26,10 +26,10 @@ func (r *summaryRows) add(c Change) {
 	}
 	r.orderID, r.customerID = append(r.orderID, o.ID()), append(r.customerID, o.CustomerID())
 	r.status, r.currency = append(r.status, string(o.Status())), append(r.currency, o.Currency())
-	r.total, r.itemCount, r.version = append(r.total, o.Total()), append(r.itemCount, units), append(r.version, o.Version())
+	r.total, r.itemCount, r.version = append(r.total, o.Total()), append(r.itemCount, units), append(r.version, c.Version)
 	r.placedAt, r.updatedAt = append(r.placedAt, o.PlacedAt()), append(r.updatedAt, c.Event.RecordedAt)
 	if c.Before != nil {
-		r.versionBefore = append(r.versionBefore, c.Before.Version())
+		r.versionBefore = append(r.versionBefore, c.VersionBefore)
 	}
 }
 

@@ -20,6 +20,10 @@ type Change struct {
 	Event  eventstore.RecordedEvent
 	Before *order.Order
 	After  *order.Order
+	// Version is the order's stream version after the change, and
+	// VersionBefore before it. They are the stream's, not Before's and
+	// After's, which count only the events this code knows.
+	Version, VersionBefore int64
 }
 
 // Projection is a read model kept in one table.

@@ -140,10 +140,14 @@ func (r *replay) run(ctx context.Context) (err error) {
 	if err := r.createTable(ctx); err != nil {
 		return err
 	}
+	if err := resetSkipped(ctx, r.conn, r.rebuild); err != nil {
+		return err
+	}
 	defer func() {
 		if err != nil {
 			// Best effort: the next replay drops a leftover table anyway.
 			_, _ = r.conn.Exec(context.Background(), `DROP TABLE IF EXISTS `+quote(r.rebuild))
+			_ = resetSkipped(context.Background(), r.conn, r.rebuild)
 		}
 	}()
 	if err := r.conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&r.progress.Total); err != nil {
@@ -272,6 +276,9 @@ func (r *replay) swap(ctx context.Context) (applied int, err error) {
 			}
 		}
 		if err := saveCheckpoint(ctx, tx, live, position); err != nil {
+			return err
+		}
+		if err := swapSkipped(ctx, tx, live, r.rebuild); err != nil {
 			return err
 		}
 		for _, sql := range []string{

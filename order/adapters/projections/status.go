@@ -23,13 +23,19 @@ type Status struct {
 	// LastError says why the last batch failed, unless one succeeded since.
 	LastError   string
 	LastErrorAt time.Time
+	// Skipped are the events it passed over, by type: newer than its code.
+	Skipped []Skipped
 }
 
 // Statuses returns the status of each projection.
 func Statuses(ctx context.Context, db eventstore.DB, projections []Projection) ([]Status, error) {
+	skipped, err := skippedBy(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	statuses := make([]Status, len(projections))
 	for i, p := range projections {
-		s := Status{Name: p.Name}
+		s := Status{Name: p.Name, Skipped: skipped[p.Name]}
 		var txID string
 		var lastError *string
 		var updatedAt, lastErrorAt *time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,4 +86,38 @@ func (c StatusCounts) CountByStatus(ctx context.Context) (map[order.Status]int64
 		return nil, fmt.Errorf("read order_daily_stats: %w", err)
 	}
 	return counts, nil
+}
+
+// AwaitingPaymentSince returns up to limit orders still placed that were
+// placed before t, oldest first, after the cursor if there is one
+// (app.Deadlines), on the index on (status, placed_at, order_id).
+func (r *SummaryReader) AwaitingPaymentSince(ctx context.Context, t time.Time, after *app.OrderCursor, limit int) ([]app.OrderCursor, error) {
+	from := app.OrderCursor{}
+	if after != nil {
+		from = *after
+	}
+	rows, _ := r.db.Query(ctx, `SELECT placed_at, order_id FROM order_summaries
+		WHERE status = $1 AND placed_at < $2 AND (placed_at, order_id) > ($3, $4)
+		ORDER BY placed_at, order_id LIMIT $5`, string(order.StatusPlaced), t, from.PlacedAt, from.OrderID, limit)
+	due, err := pgx.CollectRows(rows, pgx.RowToStructByPos[app.OrderCursor])
+	if err != nil {
+		return nil, fmt.Errorf("read order_summaries: %w", err)
+	}
+	return due, nil
+}
+
+// CountOverdue counts the orders still placed since before paymentBefore,
+// and still refund_requested since before refundBefore (app.Deadlines). A
+// refund_requested order's last event is the request, so its updated_at is
+// when the refund was asked for.
+func (r *SummaryReader) CountOverdue(ctx context.Context, paymentBefore, refundBefore time.Time) (map[order.Status]int64, error) {
+	var placed, refunding int64
+	err := r.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = $1 AND placed_at < $3),
+			count(*) FILTER (WHERE status = $2 AND updated_at < $4)
+		FROM order_summaries WHERE status IN ($1, $2)`,
+		string(order.StatusPlaced), string(order.StatusRefundRequested), paymentBefore, refundBefore).Scan(&placed, &refunding)
+	if err != nil {
+		return nil, fmt.Errorf("count overdue orders: %w", err)
+	}
+	return map[order.Status]int64{order.StatusPlaced: placed, order.StatusRefundRequested: refunding}, nil
 }

@@ -18,20 +18,25 @@ import (
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisoncli"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
 const usage = `Usage: order [command]
 
 Commands:
-  serve         run the HTTP API, the consumer of payment outcomes, the forwarder
-                and the projector (default)
-  forward       run only the forwarder: events table -> Kafka
-  migrate       create the database if needed and apply migrations
-  replay        rebuild read models from the first event and swap them in
-                (order replay --projection NAME | --all; see order replay --help)
-  projections   list the read models with their checkpoint, lag and last error
-  health        ask the running service's /readyz (for container health checks)
+  serve            run the HTTP API, the consumer of payment outcomes, the payment
+                   deadlines, the forwarder and the projector (default)
+  forward          run only the forwarder: events table -> Kafka
+  migrate          create the database if needed and apply migrations
+  replay           rebuild read models from the first event and swap them in
+                   (order replay --projection NAME | --all; see order replay --help)
+  projections      list the read models with their checkpoint, lag, skipped events
+                   and last error
+  health           ask the running service's /readyz (for container health checks)
+` + poisoncli.Summary + `
+"order poison COMMAND --help" describes a poison command's flags.
 
 Environment:
 `
@@ -68,6 +73,7 @@ func run(args []string, stdout io.Writer) error {
 		readModelCommand, err = replayCommand(args, stdout)
 	case "projections":
 		readModelCommand, err = projectionsCommand(args, stdout)
+	case "poison": // parses its own flags
 	case "serve", "forward", "migrate", "health":
 		if len(args) > 0 {
 			err = fmt.Errorf("unexpected argument %q (see order --help)", args[0])
@@ -89,6 +95,11 @@ func run(args []string, stdout io.Writer) error {
 	kafka.LogClientTo(logger)
 
 	switch command {
+	case "poison":
+		return poisoncli.Command{Service: "order", Stdout: stdout, LogLevel: cfg.LogLevel,
+			Open: func(ctx context.Context, logger *slog.Logger) (*poisonapp.Queue, func(), error) {
+				return service.OpenPoisonQueue(ctx, cfg, logger)
+			}}.Run(ctx, args)
 	case "health":
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()

@@ -22,6 +22,8 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
+	"github.com/es-outbox/reference/shared/poison/poisontest"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -73,8 +75,8 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 	pool, ids := orderDatabase(t, 30)
 
 	listing := runOK(t, "projections")
-	if line := projectionLine(t, listing, "order_summaries"); !strings.HasPrefix(line, "order_summaries start 30 ") || !strings.HasSuffix(line, "never -") {
-		t.Errorf("before any projection: %q, want checkpoint start, lag 30 events, never updated, no error", line)
+	if line := projectionLine(t, listing, "order_summaries"); !strings.HasPrefix(line, "order_summaries start 30 ") || !strings.HasSuffix(line, "never - -") {
+		t.Errorf("before any projection: %q, want checkpoint start, lag 30 events, never updated, nothing skipped, no error", line)
 	}
 
 	out := runOK(t, "replay", "--all")
@@ -97,16 +99,10 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 		t.Errorf("order_summaries has %d rows after the replay (%v), want %d", listed, err, len(ids))
 	}
 	listing = runOK(t, "projections")
-	if line := projectionLine(t, listing, "order_daily_stats"); !regexp.MustCompile(`^order_daily_stats \d+/\d+ 0 0s \S+Z -$`).MatchString(line) {
-		t.Errorf("after the replay: %q, want a checkpoint and no lag", line)
+	if line := projectionLine(t, listing, "order_daily_stats"); !regexp.MustCompile(`^order_daily_stats \d+/\d+ 0 0s \S+Z - -$`).MatchString(line) {
+		t.Errorf("after the replay: %q, want a checkpoint, no lag, nothing skipped", line)
 	}
 
-	// An event the projections cannot read stops them there; the listing
-	// shows the lag, its age and the error.
-	bad := eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderPaidType, SchemaVersion: 99, Payload: []byte(`{}`)}
-	if err := eventstore.Append(context.Background(), pool, adapters.StreamID(ids[0]), 1, eventstore.Context{}, bad); err != nil {
-		t.Fatal(err)
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	projected := make(chan error, 1)
 	go func() {
@@ -114,11 +110,38 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 		projected <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
 	}()
 	defer func() { stop(); <-projected }()
+
+	// An event of a type this code does not know (a newer version wrote
+	// it) is passed over: no lag, and the listing names it.
+	shipped := eventstore.Event{ID: uuid.NewString(), Type: "order.OrderShipped", SchemaVersion: 1, Payload: []byte(`{}`)}
+	if err := eventstore.Append(context.Background(), pool, adapters.StreamID(ids[1]), 1, eventstore.Context{}, shipped); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "the skipped event listed", func() bool {
+		return strings.Contains(projectionLine(t, runOK(t, "projections"), "order_daily_stats"), "order.OrderShipped")
+	})
+	for _, p := range projections.Names() {
+		line := projectionLine(t, runOK(t, "projections"), p)
+		if !regexp.MustCompile(`^` + p + ` \d+/\d+ 0 0s \S+Z order.OrderShipped v1: 1 events -$`).MatchString(line) {
+			t.Errorf("with an unknown event: %q, want no lag and the skipped type", line)
+		}
+	}
+	runOK(t, "replay", "--all") // rebuilds the counts with the tables, not adds to them
+	if line := projectionLine(t, runOK(t, "projections"), "order_summaries"); !strings.Contains(line, " order.OrderShipped v1: 1 events ") {
+		t.Errorf("after a replay: %q, want the skipped event counted once", line)
+	}
+
+	// An event of a known type that the projections cannot read stops them
+	// there; the listing shows the lag, its age and the error.
+	bad := eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderPaidType, SchemaVersion: contracts.OrderPaidVersion, Payload: []byte(`{"charge_id": 42}`)}
+	if err := eventstore.Append(context.Background(), pool, adapters.StreamID(ids[0]), 1, eventstore.Context{}, bad); err != nil {
+		t.Fatal(err)
+	}
 	testenv.Eventually(t, 60*time.Second, "the failure listed", func() bool {
-		return strings.Contains(projectionLine(t, runOK(t, "projections"), "order_summaries"), "v99")
+		return strings.Contains(projectionLine(t, runOK(t, "projections"), "order_summaries"), "cannot unmarshal")
 	})
 	line := projectionLine(t, runOK(t, "projections"), "order_summaries")
-	if !regexp.MustCompile(`^order_summaries \d+/\d+ 1 \S+ \S+Z \S+Z event \S+: unknown type order.OrderPaid v99$`).MatchString(line) {
+	if !regexp.MustCompile(`^order_summaries \d+/\d+ 1 \S+ \S+Z order.OrderShipped v1: 1 events \S+Z .*decode event \S+ \(order.OrderPaid v1\).*cannot unmarshal`).MatchString(line) {
 		t.Errorf("with a failing event: %q, want lag 1, its age and the error", line)
 	}
 }
@@ -193,5 +216,31 @@ func TestCommandErrorsAreOneLine(t *testing.T) {
 	_ = run([]string{"replay", "--help"}, &out)
 	if !strings.Contains(out.String(), "order_summaries, order_daily_stats") {
 		t.Errorf("order replay --help does not name the projections:\n%s", out.String())
+	}
+}
+
+// order poison is the shared poison command (shared/poison/poisoncli tests
+// it whole) on the order database: list, show and discard an entry.
+func TestPoisonCommands(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("KAFKA_BROKERS", testenv.Kafka(t)[0])
+	_, store := poisontest.NewQueue(t, pool, []string{"127.0.0.1:1"})
+	if out := runOK(t, "poison", "list"); !strings.Contains(out, "0-3  ") || !strings.Contains(out, "order.events 2/7") {
+		t.Errorf("order poison list printed:\n%s", out)
+	}
+	if out := runOK(t, "poison", "requeue", "--dry-run", "0-3"); !strings.Contains(out, "would requeue 0-3 to order.events partition 2") {
+		t.Errorf("order poison requeue --dry-run printed:\n%s", out)
+	}
+	runOK(t, "poison", "discard", "--reason", "test data", "--by", "ann", "0-3")
+	if e, err := store.Get(context.Background(), "0-3"); err != nil || e.Status != "discarded" || e.ChangedBy != "ann" {
+		t.Errorf("after order poison discard: %+v, %v", e, err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"poison", "--help"}, &out); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "Usage: order poison") {
+		t.Errorf("order poison --help = %v, printed %q", err, out.String())
+	}
+	if err := run([]string{"poison", "frobnicate"}, &bytes.Buffer{}); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("order poison frobnicate = %v, want one line of error", err)
 	}
 }

@@ -76,7 +76,9 @@ const projectionsUsage = `Usage: order projections
 Lists each read model with its checkpoint (the last applied event's
 transaction id and position), its lag behind the event store in events and
 as the age of the oldest unapplied event, when its checkpoint last moved,
-and the last error, if the last batch failed.
+the events it passed over because their type (or schema version) is newer
+than this code, counted per type (rebuild it with order replay once the
+newer code runs), and the last error, if the last batch failed.
 `
 
 // projectionsCommand parses the flags of order projections and returns the
@@ -93,19 +95,26 @@ func projectionsCommand(args []string, stdout io.Writer) (func(context.Context, 
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG (EVENTS)\tLAG (AGE)\tUPDATED\tLAST ERROR")
+		fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG (EVENTS)\tLAG (AGE)\tUPDATED\tSKIPPED\tLAST ERROR")
 		for _, s := range statuses {
-			checkpoint, updated, lastError := "start", "never", "-"
+			checkpoint, updated, skipped, lastError := "start", "never", "-", "-"
 			if s.Checkpoint != eventstore.Start {
 				checkpoint = s.Checkpoint.String()
 			}
 			if !s.UpdatedAt.IsZero() {
 				updated = s.UpdatedAt.UTC().Format(time.RFC3339)
 			}
+			if len(s.Skipped) > 0 {
+				kinds := make([]string, len(s.Skipped))
+				for i, k := range s.Skipped {
+					kinds[i] = k.String()
+				}
+				skipped = strings.Join(kinds, "; ")
+			}
 			if s.LastError != "" {
 				lastError = s.LastErrorAt.UTC().Format(time.RFC3339) + " " + strings.Join(strings.Fields(s.LastError), " ")
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, checkpoint, s.LagEvents, s.LagAge.Round(time.Millisecond), updated, lastError)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, checkpoint, s.LagEvents, s.LagAge.Round(time.Millisecond), updated, skipped, lastError)
 		}
 		return w.Flush()
 	}, nil

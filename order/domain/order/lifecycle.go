@@ -1,10 +1,18 @@
 package order
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/es-outbox/reference/shared/text"
+)
 
 // Cancel cancels the order on the customer's request. An unpaid order is
 // cancelled; a paid one asks for a refund. Cancelling twice is an error.
 func (o *Order) Cancel(reason string, now time.Time) error {
+	if problem := text.Problem(reason, MaxReasonLength); problem != "" {
+		return invalid("reason", "%s", problem)
+	}
 	switch o.status {
 	case StatusPlaced:
 		o.record(OrderCancelled{OrderID: o.id, Reason: reason, At: now.UTC()})
@@ -31,9 +39,28 @@ func (o *Order) RecordPaymentSucceeded(chargeID string, amount int64, now time.T
 	case StatusPaid, StatusRefundRequested, StatusRefunded:
 		// a redelivered outcome: already applied
 	case StatusPaymentFailed:
+		if o.timedOut {
+			o.record(OrderPaid{OrderID: o.id, ChargeID: chargeID, Amount: amount, At: now.UTC()})
+			o.requestRefund("payment arrived after the order's deadline", now)
+			return nil
+		}
 		return o.transitionError("record a successful payment for", "its payment was declined")
 	}
 	return nil
+}
+
+// TimeOutPayment fails an order that has waited for its payment outcome for
+// timeout or longer: the payment service refused, lost or never got it. An
+// order that no longer waits, or not for that long yet, is left alone, so
+// any number of replicas may ask: the first one's event counts, and the
+// others find the order moved on.
+func (o *Order) TimeOutPayment(timeout time.Duration, now time.Time) {
+	deadline := o.placedAt.Add(timeout)
+	if o.status != StatusPlaced || now.Before(deadline) {
+		return
+	}
+	o.record(OrderPaymentTimedOut{OrderID: o.id, Reason: fmt.Sprintf("no payment outcome within %s", timeout),
+		Deadline: deadline.UTC(), At: now.UTC()})
 }
 
 // RecordPaymentDeclined applies a declined charge. For a cancelled order

@@ -6,25 +6,28 @@ package order
 import (
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/text"
 )
 
 // Limits that keep an order, and the event that records it, reasonably sized.
 const (
-	MaxLineItems   = 100
-	MaxQuantity    = 10_000
-	MaxUnitPrice   = 1_000_000_000 // 10 million in a currency with cents
-	maxIDLength    = 100
-	maxSKULength   = 64
-	currencyLength = 3
+	MaxLineItems = 100
+	MaxQuantity  = 10_000
+	MaxUnitPrice = 1_000_000_000 // 10 million in a currency with cents
+	maxIDLength  = 100
+	maxSKULength = 64
+	// MaxReasonLength bounds a reason a client gives (a cancellation's).
+	MaxReasonLength = 500
+	currencyLength  = 3
 )
 
 // Status is where an order is in its lifecycle:
 //
 //	placed ─► paid ─► refund_requested ─► refunded      (cancel after payment)
-//	placed ─► payment_failed
+//	placed ─► payment_failed                            (declined or refused)
+//	placed ─► payment_failed by its deadline [─► refund_requested ─► refunded if a payment still arrives]
 //	placed ─► cancelled [─► refund_requested ─► refunded if a payment still arrives]
 type Status string
 
@@ -70,6 +73,8 @@ type Order struct {
 	status     Status
 	placedAt   time.Time
 	chargeID   string
+	reason     string // why the order reached its status, if someone said
+	timedOut   bool   // failed by its deadline, not by a payment outcome
 
 	version int64   // events applied so far, including changes
 	changes []Event // recorded by commands, not yet stored
@@ -99,8 +104,8 @@ func validate(cmd PlaceOrder) (total int64, err error) {
 		return 0, invalid("order_id", "is required")
 	case cmd.CustomerID == "":
 		return 0, invalid("customer_id", "is required")
-	case utf8.RuneCountInString(cmd.CustomerID) > maxIDLength:
-		return 0, invalid("customer_id", "is longer than %d characters", maxIDLength)
+	case text.Problem(cmd.CustomerID, maxIDLength) != "":
+		return 0, invalid("customer_id", "%s", text.Problem(cmd.CustomerID, maxIDLength))
 	case len(cmd.Items) == 0:
 		return 0, invalid("items", "must hold at least one line item")
 	case len(cmd.Items) > MaxLineItems:
@@ -113,8 +118,8 @@ func validate(cmd PlaceOrder) (total int64, err error) {
 		switch {
 		case it.SKU == "":
 			return 0, invalid(field("sku"), "is required")
-		case utf8.RuneCountInString(it.SKU) > maxSKULength:
-			return 0, invalid(field("sku"), "is longer than %d characters", maxSKULength)
+		case text.Problem(it.SKU, maxSKULength) != "":
+			return 0, invalid(field("sku"), "%s", text.Problem(it.SKU, maxSKULength))
 		case it.Quantity <= 0:
 			return 0, invalid(field("quantity"), "must be greater than 0")
 		case it.Quantity > MaxQuantity:
@@ -126,6 +131,11 @@ func validate(cmd PlaceOrder) (total int64, err error) {
 		}
 		// Cannot overflow: 100 items × 10^4 × 10^9 < 2^63.
 		total += it.Quantity * it.UnitPrice
+	}
+	if total == 0 {
+		// An order with nothing to charge would wait for a payment that
+		// the payment service refuses to make: refused here, at the door.
+		return 0, invalid("items", "the order's total is 0: at least one item must have a unit_price above 0")
 	}
 	return total, nil
 }
@@ -160,13 +170,15 @@ func (o *Order) apply(e Event) error {
 			o.items[i] = LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
 		}
 	case OrderPaid:
-		o.status, o.chargeID = StatusPaid, e.ChargeID
+		o.status, o.chargeID, o.reason = StatusPaid, e.ChargeID, ""
 	case OrderPaymentFailed:
-		o.status = StatusPaymentFailed
+		o.status, o.reason = StatusPaymentFailed, e.Reason
+	case OrderPaymentTimedOut:
+		o.status, o.reason, o.timedOut = StatusPaymentFailed, e.Reason, true
 	case OrderCancelled:
-		o.status = StatusCancelled
+		o.status, o.reason = StatusCancelled, e.Reason
 	case OrderRefundRequested:
-		o.status = StatusRefundRequested
+		o.status, o.reason = StatusRefundRequested, e.Reason
 	case OrderRefunded:
 		o.status = StatusRefunded
 	default:
@@ -193,12 +205,17 @@ func (o *Order) Total() int64        { return o.total }
 func (o *Order) Status() Status      { return o.status }
 func (o *Order) PlacedAt() time.Time { return o.placedAt }
 
+// Reason says why the order reached its status (a payment declined, a
+// cancellation, a refund), or "" when nobody said.
+func (o *Order) Reason() string { return o.reason }
+
 // The order's events. Their payloads are the public contracts that other
 // services consume (the event store is the outbox).
 type (
 	OrderPlaced          contracts.OrderPlaced
 	OrderPaid            contracts.OrderPaid
 	OrderPaymentFailed   contracts.OrderPaymentFailed
+	OrderPaymentTimedOut contracts.OrderPaymentTimedOut
 	OrderCancelled       contracts.OrderCancelled
 	OrderRefundRequested contracts.OrderRefundRequested
 	OrderRefunded        contracts.OrderRefunded
@@ -210,6 +227,8 @@ func (OrderPaid) EventType() string             { return contracts.OrderPaidType
 func (OrderPaid) SchemaVersion() int            { return contracts.OrderPaidVersion }
 func (OrderPaymentFailed) EventType() string    { return contracts.OrderPaymentFailedType }
 func (OrderPaymentFailed) SchemaVersion() int   { return contracts.OrderPaymentFailedVersion }
+func (OrderPaymentTimedOut) EventType() string  { return contracts.OrderPaymentTimedOutType }
+func (OrderPaymentTimedOut) SchemaVersion() int { return contracts.OrderPaymentTimedOutVersion }
 func (OrderCancelled) EventType() string        { return contracts.OrderCancelledType }
 func (OrderCancelled) SchemaVersion() int       { return contracts.OrderCancelledVersion }
 func (OrderRefundRequested) EventType() string  { return contracts.OrderRefundRequestedType }

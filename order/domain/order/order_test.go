@@ -57,6 +57,8 @@ func TestPlaceRejectsInvalidCommandsNamingTheField(t *testing.T) {
 		"huge quantity":     {func(c *order.PlaceOrder) { c.Items[0].Quantity = order.MaxQuantity + 1 }, "items[0].quantity"},
 		"negative price":    {func(c *order.PlaceOrder) { c.Items[0].UnitPrice = -1 }, "items[0].unit_price"},
 		"overflowing price": {func(c *order.PlaceOrder) { c.Items[0].UnitPrice = 1 << 62 }, "items[0].unit_price"},
+		"nothing to charge": {func(c *order.PlaceOrder) { c.Items[0].UnitPrice, c.Items[1].UnitPrice = 0, 0 }, "items"},
+		"NUL in sku":        {func(c *order.PlaceOrder) { c.Items[1].SKU = "a\x00" }, "items[1].sku"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -97,7 +99,26 @@ func TestLifecycle(t *testing.T) {
 	pay := func(o *order.Order) error { return o.RecordPaymentSucceeded("ch-1", 2800, now) }
 	decline := func(o *order.Order) error { return o.RecordPaymentDeclined("insufficient funds", now) }
 	refund := func(o *order.Order) error { return o.RecordRefund("rf-1", 2800, now) }
+	early := func(o *order.Order) error { o.TimeOutPayment(time.Hour, o.PlacedAt().Add(59*time.Minute)); return nil }
+	late := func(o *order.Order) error { o.TimeOutPayment(time.Hour, o.PlacedAt().Add(time.Hour)); return nil }
 	paths := map[string][]step{
+		"timed out, then the payment arrives": {
+			{"deadline not reached", early, order.StatusPlaced, 0, false},
+			{"deadline reached", late, order.StatusPaymentFailed, 1, false},
+			{"deadline again (another replica)", late, order.StatusPaymentFailed, 0, false},
+			{"cancel", cancel, order.StatusPaymentFailed, 0, true},
+			{"pay", pay, order.StatusRefundRequested, 2, false},
+			{"pay again (redelivery)", pay, order.StatusRefundRequested, 0, false},
+			{"refund", refund, order.StatusRefunded, 1, false},
+		},
+		"timed out, then the decline arrives": {
+			{"deadline reached", late, order.StatusPaymentFailed, 1, false},
+			{"decline", decline, order.StatusPaymentFailed, 0, false},
+		},
+		"paid before the deadline": {
+			{"pay", pay, order.StatusPaid, 1, false},
+			{"deadline reached", late, order.StatusPaid, 0, false},
+		},
 		"paid then refunded on cancel": {
 			{"pay", pay, order.StatusPaid, 1, false},
 			{"pay again (redelivery)", pay, order.StatusPaid, 0, false},

@@ -11,14 +11,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/es-outbox/reference/payment/service"
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisoncli"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
@@ -29,11 +31,7 @@ Commands:
                    payment events, serve the HTTP API (default)
   migrate          create the database if needed and apply migrations
   health           ask the running service's /readyz (for container health checks)
-  poison list      list the poison queue: messages the consumer gave up on
-  poison show      print one poison-queue entry whole: metadata and payload
-  poison requeue   publish entries back to their original topic, once the cause is fixed
-  poison discard   mark entries handled without publishing them, saying why
-
+` + poisoncli.Summary + `
 "payment poison COMMAND --help" describes a poison command's flags.
 
 Environment:
@@ -49,16 +47,12 @@ func main() {
 // run runs the command in args; help goes to stdout. Its error is one line,
 // for the user to read in one go (errors.Join and some clients use several).
 func run(args []string, stdout io.Writer) error {
-	err := dispatch(args, stdout)
-	if err != nil && strings.Contains(err.Error(), "\n") {
-		return oneLineError{err}
-	}
-	return err
+	return cli.OneLine(dispatch(args, stdout))
 }
 
 func dispatch(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("payment", flag.ContinueOnError)
-	args, err := parseFlags(fs, args, false, stdout, func(w io.Writer) {
+	args, err := cli.ParseFlags(fs, args, false, stdout, func(w io.Writer) {
 		fmt.Fprint(w, usage)
 		service.Variables.PrintUsage(w)
 	})
@@ -84,7 +78,9 @@ func dispatch(args []string, stdout io.Writer) error {
 
 	switch command {
 	case "poison":
-		return poisonCommand{ctx: ctx, cfg: cfg, stdout: stdout}.run(args)
+		return poisoncli.Command{Service: "payment", Stdout: stdout, Open: func(ctx context.Context, logger *slog.Logger) (*poisonapp.Queue, func(), error) {
+			return service.OpenPoisonQueue(ctx, cfg, logger)
+		}, LogLevel: cfg.LogLevel}.Run(ctx, args)
 	case "health":
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -123,34 +119,3 @@ func serve(ctx context.Context, cfg service.Config) error {
 	logger.Info("stopped")
 	return err
 }
-
-// parseFlags parses args with fs and returns the arguments that are not
-// flags. With interspersed, flags may follow arguments ("requeue 0-3
-// --dry-run"); otherwise parsing stops at the first argument (a command).
-// A bad flag is a one-line error naming fs; --help prints help to stdout and
-// returns flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string, interspersed bool, stdout io.Writer, help func(io.Writer)) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	var positional []string
-	for {
-		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-			help(stdout)
-			return nil, err
-		} else if err != nil {
-			return nil, fmt.Errorf("%v (see %s --help)", err, fs.Name())
-		}
-		consumed := len(args) - fs.NArg()
-		if !interspersed || fs.NArg() == 0 || (consumed > 0 && args[consumed-1] == "--") {
-			return append(positional, fs.Args()...), nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-// oneLineError shows an error of several lines on one.
-type oneLineError struct{ err error }
-
-func (e oneLineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
-func (e oneLineError) Unwrap() error { return e.err }

@@ -3,12 +3,14 @@
 // stream and the step it reached, and nothing is done twice.
 //
 //	requested ─► succeeded ─► refund_requested ─► refunded
-//	requested ─► declined
+//	requested ─► declined        by the gateway, or refused by the Policy
 package payment
 
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/es-outbox/reference/shared/contracts"
@@ -26,8 +28,10 @@ const (
 	StatusRefunded        Status = "refunded"
 )
 
-// ErrInvalidRequest means a payment request can never succeed: resending it
-// will not help.
+// ErrInvalidRequest means a payment request names no payment at all (no
+// order id), so there is no stream to record an outcome on: resending it
+// will not help. A request the service refuses on its merits is a decline
+// instead (see Policy).
 var ErrInvalidRequest = errors.New("invalid payment request")
 
 // ErrNotFound means no payment exists for the order.
@@ -43,17 +47,47 @@ type Request struct {
 	Currency string
 }
 
-// Validate rejects requests no gateway could charge.
+// Validate rejects requests that name no payment: without an order id
+// there is no stream to record a decline on.
 func (r Request) Validate() error {
-	switch {
-	case r.OrderID == "":
+	if r.OrderID == "" {
 		return fmt.Errorf("%w: no order id", ErrInvalidRequest)
-	case r.Amount <= 0:
-		return fmt.Errorf("%w: amount %d is not positive", ErrInvalidRequest, r.Amount)
-	case len(r.Currency) != 3:
-		return fmt.Errorf("%w: currency %q is not an ISO 4217 code", ErrInvalidRequest, r.Currency)
 	}
 	return nil
+}
+
+// Policy is what the payment service agrees to charge. A well-formed request
+// outside it is refused on its merits: a decline with a reason that flows
+// back to the order like the gateway's, not a message for the poison queue.
+type Policy struct {
+	// Currencies are the ISO 4217 codes the service charges in; empty
+	// means any code of three capital letters.
+	Currencies []string
+}
+
+// Refusal says why the policy refuses req, or "" if it does not.
+func (p Policy) Refusal(req Request) string {
+	switch {
+	case req.Amount <= 0:
+		return fmt.Sprintf("amount %d is not positive: there is nothing to charge", req.Amount)
+	case !isCurrencyCode(req.Currency):
+		return fmt.Sprintf("currency %q is not an ISO 4217 code", req.Currency)
+	case len(p.Currencies) > 0 && !slices.Contains(p.Currencies, req.Currency):
+		return fmt.Sprintf("currency %s is not supported (supported: %s)", req.Currency, strings.Join(p.Currencies, ", "))
+	}
+	return ""
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Charge is the gateway's answer to a charge.
@@ -109,13 +143,18 @@ type Payment struct {
 	changes []Event
 }
 
-// Requested starts the payment of an order.
-func Requested(req Request, now time.Time) (*Payment, error) {
+// Requested starts the payment of an order. A request the policy refuses
+// is declined at once, with the refusal as its reason, and never reaches
+// the gateway.
+func Requested(req Request, policy Policy, now time.Time) (*Payment, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Payment{}
 	p.record(PaymentRequested{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, At: now.UTC()})
+	if reason := policy.Refusal(req); reason != "" {
+		p.record(PaymentDeclined{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, Reason: reason, At: now.UTC()})
+	}
 	return p, nil
 }
 

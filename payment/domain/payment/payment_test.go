@@ -10,7 +10,7 @@ import (
 
 func TestPaymentLifecycle(t *testing.T) {
 	now := time.Now()
-	p, err := payment.Requested(payment.Request{OrderID: "o-1", Amount: 2800, Currency: "EUR"}, now)
+	p, err := payment.Requested(payment.Request{OrderID: "o-1", Amount: 2800, Currency: "EUR"}, payment.Policy{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +37,34 @@ func TestPaymentLifecycle(t *testing.T) {
 	}
 }
 
-func TestInvalidRequestsAreRefused(t *testing.T) {
-	for _, req := range []payment.Request{
-		{OrderID: "", Amount: 1, Currency: "EUR"},
-		{OrderID: "o", Amount: 0, Currency: "EUR"},
-		{OrderID: "o", Amount: -3, Currency: "EUR"},
-		{OrderID: "o", Amount: 1, Currency: "EURO"},
+func TestARequestWithoutOrderIsInvalid(t *testing.T) {
+	if _, err := payment.Requested(payment.Request{Amount: 1, Currency: "EUR"}, payment.Policy{}, time.Now()); !errors.Is(err, payment.ErrInvalidRequest) {
+		t.Errorf("Requested without an order id = %v, want ErrInvalidRequest", err)
+	}
+}
+
+// A request the service refuses on its merits is a payment declined at once
+// with the reason, never an error for the poison queue.
+func TestRefusedRequestsAreDeclinedWithAReason(t *testing.T) {
+	policy := payment.Policy{Currencies: []string{"EUR", "USD"}}
+	for req, reason := range map[payment.Request]string{
+		{OrderID: "o", Amount: 0, Currency: "EUR"}:     "amount 0 is not positive: there is nothing to charge",
+		{OrderID: "o", Amount: -3, Currency: "EUR"}:    "amount -3 is not positive: there is nothing to charge",
+		{OrderID: "o", Amount: 1, Currency: "EURO"}:    `currency "EURO" is not an ISO 4217 code`,
+		{OrderID: "o", Amount: 1, Currency: "SEK"}:     "currency SEK is not supported (supported: EUR, USD)",
+		{OrderID: "o", Amount: 1, Currency: "usd"}:     `currency "usd" is not an ISO 4217 code`,
+		{OrderID: "o", Amount: 1_000, Currency: "USD"}: "",
 	} {
-		if _, err := payment.Requested(req, time.Now()); !errors.Is(err, payment.ErrInvalidRequest) {
-			t.Errorf("Requested(%+v) = %v, want ErrInvalidRequest", req, err)
+		p, err := payment.Requested(req, policy, time.Now())
+		if err != nil {
+			t.Fatalf("Requested(%+v) = %v", req, err)
+		}
+		wantStatus := payment.StatusDeclined
+		if reason == "" {
+			wantStatus = payment.StatusRequested
+		}
+		if p.Status() != wantStatus || p.DeclineReason() != reason {
+			t.Errorf("Requested(%+v): %s %q, want %s %q", req, p.Status(), p.DeclineReason(), wantStatus, reason)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package poisoncli
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 )
 
 // printList prints entries as a table, one line each.
@@ -71,17 +71,17 @@ func printEntry(w io.Writer, e poison.Entry) error {
 }
 
 // printOutcomes prints what a requeue or discard did, one line per entry.
-func printOutcomes(w io.Writer, outcomes []app.Outcome) {
+func printOutcomes(w io.Writer, outcomes []poisonapp.Outcome) {
 	for _, o := range outcomes {
 		e := o.Entry
 		switch o.Result {
-		case app.Requeued:
+		case poisonapp.Requeued:
 			fmt.Fprintf(w, "requeued %s to %s\n", e.ID, e.RequeuedTo)
-		case app.WouldRequeue:
-			fmt.Fprintf(w, "would requeue %s to %s with key %q\n", e.ID, e.Origin.Topic, e.Key)
-		case app.Discarded:
+		case poisonapp.WouldRequeue:
+			fmt.Fprintf(w, "would requeue %s to %s with key %q\n", e.ID, requeueTarget(e.Origin), e.Key)
+		case poisonapp.Discarded:
 			fmt.Fprintf(w, "discarded %s\n", e.ID)
-		case app.Unchanged:
+		case poisonapp.Unchanged:
 			fmt.Fprintf(w, "%s is %s; nothing done\n", e.ID, statusLine(e))
 		}
 	}
@@ -124,4 +124,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// requeueTarget is where a requeue publishes: the origin's topic and
+// partition ("order.events partition 2"), or the topic alone if the
+// partition is unknown (the key decides).
+func requeueTarget(origin poison.Position) string {
+	if origin.Partition < 0 {
+		return origin.Topic
+	}
+	return fmt.Sprintf("%s partition %d", origin.Topic, origin.Partition)
 }

@@ -1,4 +1,4 @@
-package adapters_test
+package poisonstore_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/payment/adapters"
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -26,8 +26,8 @@ func poisonedEntry(partition int32, offset int64) poison.Entry {
 }
 
 func TestPoisonStoreKeepsARedeliveredRecordOnce(t *testing.T) {
-	pool, _ := testenv.Database(t, adapters.Migrations)
-	store := adapters.NewPoisonStore(pool)
+	pool, _ := testenv.Database(t, poisonstore.Migrations)
+	store := poisonstore.NewStore(pool)
 	ctx := context.Background()
 
 	for i, want := range []bool{true, false} {
@@ -51,8 +51,8 @@ func TestPoisonStoreKeepsARedeliveredRecordOnce(t *testing.T) {
 }
 
 func TestPoisonStoreTakesWhatPostgresTextCannot(t *testing.T) {
-	pool, _ := testenv.Database(t, adapters.Migrations)
-	store := adapters.NewPoisonStore(pool)
+	pool, _ := testenv.Database(t, poisonstore.Migrations)
+	store := poisonstore.NewStore(pool)
 	e := poisonedEntry(1, 0)
 	e.Origin = poison.Position{Topic: "order.events", Partition: -1, Offset: -1} // a record that does not say
 	e.Key = "k\x00\xff"
@@ -72,8 +72,8 @@ func TestPoisonStoreTakesWhatPostgresTextCannot(t *testing.T) {
 }
 
 func TestPoisonStoreUpdateChangesANewEntryOnce(t *testing.T) {
-	pool, _ := testenv.Database(t, adapters.Migrations)
-	store := adapters.NewPoisonStore(pool)
+	pool, _ := testenv.Database(t, poisonstore.Migrations)
+	store := poisonstore.NewStore(pool)
 	ctx := context.Background()
 	if _, err := store.Add(ctx, poisonedEntry(0, 1)); err != nil {
 		t.Fatal(err)

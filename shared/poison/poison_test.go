@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
 )
 
 func TestParseStatusFilter(t *testing.T) {

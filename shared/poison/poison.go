@@ -1,7 +1,13 @@
 // Package poison is the poison queue seen as work for people: each entry is a
-// message the consumer gave up on after its retries, kept with where it came
+// message a consumer gave up on after its retries, kept with where it came
 // from and why it failed, until someone requeues it (once the cause is fixed)
 // or discards it (with a reason). Pure Go: no SQL, no Kafka, no HTTP.
+//
+// Both services keep one (payment.poison, order.poison) with the same code:
+// the use cases in poisonapp, the PostgreSQL store in poisonstore, the Kafka
+// side (the consumer that fills the store, the requeue publisher) in
+// poisonkafka, the admin HTTP API and the depth metric in poisonhttp, and
+// the `poison list|show|requeue|discard` commands in poisoncli.
 package poison
 
 import (
@@ -9,6 +15,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/es-outbox/reference/shared/text"
 )
 
 // Status is what has become of an entry.
@@ -35,6 +43,31 @@ var (
 	// from, so there is nowhere to requeue it to.
 	ErrNoOrigin = errors.New("poison-queue entry does not name its original topic")
 )
+
+// Limits of what people write on an entry, which the store keeps as text.
+const (
+	MaxByLength     = 100
+	MaxReasonLength = 500
+)
+
+// FieldError says which field of a request (by, reason) cannot be kept,
+// and why.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Message }
+
+// CheckText returns a FieldError if value cannot be kept as field: too
+// long, or holding what PostgreSQL's text refuses (NUL, invalid UTF-8) or
+// control characters.
+func CheckText(field, value string, maxChars int) error {
+	if problem := text.Problem(value, maxChars); problem != "" {
+		return &FieldError{Field: field, Message: problem}
+	}
+	return nil
+}
 
 // ParseStatusFilter reads a status to list by: a status, or "all", which is
 // returned as "" (no filter).
@@ -144,9 +177,14 @@ func who(by string) string {
 
 // Message is a message to publish: a requeued entry on its way back.
 type Message struct {
-	Topic    string
-	Key      string
-	ID       string
-	Metadata map[string]string
-	Payload  []byte
+	Topic string
+	// Partition is the partition it must go back to, the one it was
+	// consumed from, so that it rejoins the records of its key whichever
+	// client produced them and however that client hashes keys; -1 when
+	// not known, and then the key decides.
+	Partition int32
+	Key       string
+	ID        string
+	Metadata  map[string]string
+	Payload   []byte
 }

@@ -1,10 +1,10 @@
-package ports
+package poisonhttp
 
 import (
 	"time"
 
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 )
 
 // PoisonEntryJSON is a poison-queue entry as the HTTP API and the CLI's
@@ -65,7 +65,7 @@ func NewPoisonEntryJSON(e poison.Entry) PoisonEntryJSON {
 }
 
 // NewOutcomeJSON returns o as JSON.
-func NewOutcomeJSON(o app.Outcome) OutcomeJSON {
+func NewOutcomeJSON(o poisonapp.Outcome) OutcomeJSON {
 	return OutcomeJSON{ID: o.Entry.ID, Result: string(o.Result), Entry: NewPoisonEntryJSON(o.Entry)}
 }
 

@@ -1,4 +1,8 @@
-package app
+// Package poisonapp is what people do with a service's poison queue: list
+// and show the entries, requeue them once the cause is fixed, or discard
+// them. The CLI (poisoncli) and the admin HTTP API (poisonhttp) of both
+// services go through it.
+package poisonapp
 
 import (
 	"context"
@@ -9,12 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/poison"
 )
 
-// PoisonStore keeps the poison queue's entries.
-type PoisonStore interface {
+// Store keeps the poison queue's entries.
+type Store interface {
 	// Add stores an entry unless it is stored already, and reports whether it did.
 	Add(ctx context.Context, e poison.Entry) (added bool, err error)
 	// List returns the entries with the status ("" for all), oldest first.
@@ -28,8 +32,8 @@ type PoisonStore interface {
 	Update(ctx context.Context, id string, change func(context.Context, *poison.Entry) error) (poison.Entry, error)
 }
 
-// MessagePublisher publishes a message and says where it was written.
-type MessagePublisher interface {
+// Publisher publishes a message and says where it was written.
+type Publisher interface {
 	Publish(ctx context.Context, m poison.Message) (poison.Position, error)
 }
 
@@ -74,23 +78,23 @@ type RequeueRequest struct {
 	DryRun bool
 }
 
-// PoisonQueue is what people do with the messages the consumer gave up on:
+// Queue is what people do with the messages the consumer gave up on:
 // look at them, publish them again once the cause is fixed, or set them
 // aside. The CLI and the HTTP API both go through it.
-type PoisonQueue struct {
-	store     PoisonStore
-	publisher MessagePublisher
+type Queue struct {
+	store     Store
+	publisher Publisher
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
-// NewPoisonQueue returns the poison queue kept in store, requeueing through publisher.
-func NewPoisonQueue(store PoisonStore, publisher MessagePublisher, logger *slog.Logger) *PoisonQueue {
-	return &PoisonQueue{store: store, publisher: publisher, logger: logger, now: time.Now}
+// NewQueue returns the poison queue kept in store, requeueing through publisher.
+func NewQueue(store Store, publisher Publisher, logger *slog.Logger) *Queue {
+	return &Queue{store: store, publisher: publisher, logger: logger, now: time.Now}
 }
 
 // Record keeps a poisoned message; a redelivered one is kept once.
-func (q *PoisonQueue) Record(ctx context.Context, e poison.Entry) error {
+func (q *Queue) Record(ctx context.Context, e poison.Entry) error {
 	added, err := q.store.Add(ctx, e)
 	if err != nil {
 		return err
@@ -103,27 +107,30 @@ func (q *PoisonQueue) Record(ctx context.Context, e poison.Entry) error {
 }
 
 // List returns the entries with the status ("" for all), oldest first.
-func (q *PoisonQueue) List(ctx context.Context, status poison.Status) ([]poison.Entry, error) {
+func (q *Queue) List(ctx context.Context, status poison.Status) ([]poison.Entry, error) {
 	return q.store.List(ctx, status)
 }
 
 // Entry returns one entry, or poison.ErrNotFound.
-func (q *PoisonQueue) Entry(ctx context.Context, id string) (poison.Entry, error) {
+func (q *Queue) Entry(ctx context.Context, id string) (poison.Entry, error) {
 	return q.store.Get(ctx, id)
 }
 
 // Depth counts the entries nobody has handled yet.
-func (q *PoisonQueue) Depth(ctx context.Context) (int64, error) {
+func (q *Queue) Depth(ctx context.Context) (int64, error) {
 	return q.store.Depth(ctx)
 }
 
-// Requeue publishes each selected entry's message back to its original topic,
-// with its original key and metadata (the poison queue's own metadata
+// Requeue publishes each selected entry's message back to its original topic
+// and partition, with its original key and metadata (the poison queue's own metadata
 // removed, RequeuedFromKey and RequeuedAtKey added), and marks it requeued.
 // Entries handled already are left alone (Unchanged). Every id is checked
 // before anything is published; on an error, the outcomes so far are
 // returned with it.
-func (q *PoisonQueue) Requeue(ctx context.Context, req RequeueRequest) ([]Outcome, error) {
+func (q *Queue) Requeue(ctx context.Context, req RequeueRequest) ([]Outcome, error) {
+	if err := poison.CheckText("by", req.By, poison.MaxByLength); err != nil {
+		return nil, err
+	}
 	entries, err := q.selectEntries(ctx, req.IDs, req.All)
 	if err != nil {
 		return nil, err
@@ -167,7 +174,7 @@ func (q *PoisonQueue) Requeue(ctx context.Context, req RequeueRequest) ([]Outcom
 }
 
 // planRequeue is a dry run's outcome for e: what Requeue would do.
-func (q *PoisonQueue) planRequeue(e poison.Entry) (Outcome, error) {
+func (q *Queue) planRequeue(e poison.Entry) (Outcome, error) {
 	if e.CheckNew() != nil {
 		return Outcome{Result: Unchanged, Entry: e}, nil
 	}
@@ -179,9 +186,12 @@ func (q *PoisonQueue) planRequeue(e poison.Entry) (Outcome, error) {
 
 // Discard marks the entries handled without publishing them, with the reason
 // why. Entries handled already are left alone (Unchanged).
-func (q *PoisonQueue) Discard(ctx context.Context, ids []string, reason, by string) ([]Outcome, error) {
+func (q *Queue) Discard(ctx context.Context, ids []string, reason, by string) ([]Outcome, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, poison.ErrReasonRequired
+	}
+	if err := errors.Join(poison.CheckText("reason", reason, poison.MaxReasonLength), poison.CheckText("by", by, poison.MaxByLength)); err != nil {
+		return nil, err
 	}
 	entries, err := q.selectEntries(ctx, ids, false)
 	if err != nil {
@@ -207,7 +217,7 @@ func (q *PoisonQueue) Discard(ctx context.Context, ids []string, reason, by stri
 
 // selectEntries loads the entries named by ids, or every new one if all;
 // an unknown id fails the whole selection, before anything is done.
-func (q *PoisonQueue) selectEntries(ctx context.Context, ids []string, all bool) ([]poison.Entry, error) {
+func (q *Queue) selectEntries(ctx context.Context, ids []string, all bool) ([]poison.Entry, error) {
 	switch {
 	case all && len(ids) > 0:
 		return nil, errors.New("name entries by id or select all of them, not both")
@@ -241,5 +251,6 @@ func requeueMessage(e poison.Entry, at time.Time) (poison.Message, error) {
 	}
 	metadata[RequeuedFromKey] = e.Record.String()
 	metadata[RequeuedAtKey] = at.UTC().Format(time.RFC3339Nano)
-	return poison.Message{Topic: e.Origin.Topic, Key: e.Key, ID: e.MessageID, Metadata: metadata, Payload: e.Payload}, nil
+	return poison.Message{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Key: e.Key, ID: e.MessageID,
+		Metadata: metadata, Payload: e.Payload}, nil
 }

@@ -1,7 +1,10 @@
-package adapters
+// Package poisonstore keeps a service's poison queue in its PostgreSQL
+// database (table poison_messages).
+package poisonstore
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,23 +14,32 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/postgres"
 )
 
-// PoisonStore keeps the poison queue's entries in PostgreSQL (table
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations creates the poison_messages table. The payment service created
+// it with its own migrations before the poison queue was shared; this set
+// creates it only where it is missing.
+var Migrations = postgres.NewMigration(migrationFiles, "migrations", "poison_schema_version")
+
+// Store keeps the poison queue's entries in PostgreSQL (table
 // poison_messages), for the consumer that fills it, the CLI and the HTTP API.
-type PoisonStore struct {
+type Store struct {
 	pool *pgxpool.Pool
 }
 
-// NewPoisonStore returns the store in pool's database.
-func NewPoisonStore(pool *pgxpool.Pool) *PoisonStore {
-	return &PoisonStore{pool: pool}
+// NewStore returns the store in pool's database.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
 }
 
 // Add stores a new entry unless its poison-topic record is stored already (a
 // redelivery), and reports whether it did.
-func (s *PoisonStore) Add(ctx context.Context, e poison.Entry) (added bool, err error) {
+func (s *Store) Add(ctx context.Context, e poison.Entry) (added bool, err error) {
 	metadata, err := json.Marshal(pgTextMap(e.Metadata))
 	if err != nil {
 		return false, fmt.Errorf("poison store: entry %s metadata: %w", e.ID, err)
@@ -47,7 +59,7 @@ func (s *PoisonStore) Add(ctx context.Context, e poison.Entry) (added bool, err 
 }
 
 // List returns the entries with the status, or all if status is "", oldest first.
-func (s *PoisonStore) List(ctx context.Context, status poison.Status) ([]poison.Entry, error) {
+func (s *Store) List(ctx context.Context, status poison.Status) ([]poison.Entry, error) {
 	rows, err := s.pool.Query(ctx, selectEntries+`
 		WHERE $1 = '' OR status = $1 ORDER BY poisoned_at, poison_partition, poison_offset`, string(status))
 	if err != nil {
@@ -61,12 +73,12 @@ func (s *PoisonStore) List(ctx context.Context, status poison.Status) ([]poison.
 }
 
 // Get returns the entry with the id, or poison.ErrNotFound.
-func (s *PoisonStore) Get(ctx context.Context, id string) (poison.Entry, error) {
+func (s *Store) Get(ctx context.Context, id string) (poison.Entry, error) {
 	return get(ctx, s.pool, id)
 }
 
 // Depth counts the entries still new: the messages nobody has handled yet.
-func (s *PoisonStore) Depth(ctx context.Context) (int64, error) {
+func (s *Store) Depth(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM poison_messages WHERE status = 'new'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("poison store: depth: %w", err)
@@ -84,7 +96,7 @@ func (s *PoisonStore) Depth(ctx context.Context) (int64, error) {
 // Kafka round trip, and a write transaction kept open that long would hold
 // back every event-store reader on the server, since they read only below the
 // oldest open transaction id.
-func (s *PoisonStore) Update(ctx context.Context, id string, change func(context.Context, *poison.Entry) error) (poison.Entry, error) {
+func (s *Store) Update(ctx context.Context, id string, change func(context.Context, *poison.Entry) error) (poison.Entry, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return poison.Entry{}, fmt.Errorf("poison store: %w", err)

@@ -1,4 +1,7 @@
-package ports
+// Package poisonkafka is the poison queue's Kafka side, the same for both
+// services: the handler that copies the poison topic into the poison store,
+// and the publisher that sends requeued messages back where they came from.
+package poisonkafka
 
 import (
 	"context"
@@ -10,19 +13,20 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 )
 
 // HandlePoisonQueue copies every record of the poison topic into the poison
-// store, where people can list, requeue and discard them long after Kafka's
+// store (the partition and offset it was consumed from included, so that a
+// requeue sends it back there), where people can list, requeue and discard them long after Kafka's
 // retention has dropped the records. A record that cannot be stored is
 // retried until it can (the router never poisons its own poison topic).
-func HandlePoisonQueue(r *consumer.Router, queue *app.PoisonQueue) error {
-	return r.Handle("store_poisoned", PoisonTopic, func(ctx context.Context, msg *message.Message) error {
-		e, err := poisonEntry(msg)
+func HandlePoisonQueue(r *consumer.Router, topic string, queue *poisonapp.Queue) error {
+	return r.Handle("store_poisoned", topic, func(ctx context.Context, msg *message.Message) error {
+		e, err := poisonEntry(msg, topic)
 		if err != nil {
 			return err
 		}
@@ -32,7 +36,7 @@ func HandlePoisonQueue(r *consumer.Router, queue *app.PoisonQueue) error {
 
 // poisonEntry reads a poison-topic record: its own position, and the
 // metadata the poison queue added about where the message came from.
-func poisonEntry(msg *message.Message) (poison.Entry, error) {
+func poisonEntry(msg *message.Message, topic string) (poison.Entry, error) {
 	ctx := msg.Context()
 	partition, okPartition := wkafka.MessagePartitionFromCtx(ctx)
 	offset, okOffset := wkafka.MessagePartitionOffsetFromCtx(ctx)
@@ -47,7 +51,7 @@ func poisonEntry(msg *message.Message) (poison.Entry, error) {
 	}
 	return poison.Entry{
 		ID:         poison.IDFor(partition, offset),
-		Record:     poison.Position{Topic: PoisonTopic, Partition: partition, Offset: offset},
+		Record:     poison.Position{Topic: topic, Partition: partition, Offset: offset},
 		PoisonedAt: poisonedAt(msg),
 		Reason:     md.Get(middleware.ReasonForPoisonedKey),
 		Origin: poison.Position{

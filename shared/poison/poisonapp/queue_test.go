@@ -1,4 +1,4 @@
-package app_test
+package poisonapp_test
 
 import (
 	"context"
@@ -11,21 +11,22 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/es-outbox/reference/payment/adapters"
-	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/payment/domain/poison"
+	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonkafka"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // poisonQueue returns a poison queue on a fresh database and broker, holding
 // one new entry, "0-3", poisoned from order.events. wrap, if given, wraps
 // its publisher.
-func poisonQueue(t *testing.T, wrap func(app.MessagePublisher) app.MessagePublisher) (queue *app.PoisonQueue, brokers []string, dbURL string) {
+func poisonQueue(t *testing.T, wrap func(poisonapp.Publisher) poisonapp.Publisher) (queue *poisonapp.Queue, brokers []string, dbURL string) {
 	t.Helper()
-	pool, dbURL := testenv.Database(t, adapters.Migrations)
+	pool, dbURL := testenv.Database(t, poisonstore.Migrations)
 	brokers = testenv.Kafka(t)
-	store := adapters.NewPoisonStore(pool)
-	requeuer := adapters.NewRequeuePublisher(brokers)
+	store := poisonstore.NewStore(pool)
+	requeuer := poisonkafka.NewRequeuePublisher(brokers, "test-requeue")
 	t.Cleanup(func() { _ = requeuer.Close() })
 	_, err := store.Add(context.Background(), poison.Entry{
 		ID: "0-3", Record: poison.Position{Topic: "payment.poison", Partition: 0, Offset: 3},
@@ -42,14 +43,14 @@ func poisonQueue(t *testing.T, wrap func(app.MessagePublisher) app.MessagePublis
 	if err != nil {
 		t.Fatal(err)
 	}
-	var publisher app.MessagePublisher = requeuer
+	var publisher poisonapp.Publisher = requeuer
 	if wrap != nil {
 		publisher = wrap(requeuer)
 	}
-	return app.NewPoisonQueue(store, publisher, slog.New(slog.NewTextHandler(io.Discard, nil))), brokers, dbURL
+	return poisonapp.NewQueue(store, publisher, slog.New(slog.NewTextHandler(io.Discard, nil))), brokers, dbURL
 }
 
-// publisherFunc adapts a function to app.MessagePublisher.
+// publisherFunc adapts a function to poisonapp.Publisher.
 type publisherFunc func(context.Context, poison.Message) (poison.Position, error)
 
 func (f publisherFunc) Publish(ctx context.Context, m poison.Message) (poison.Position, error) {
@@ -58,8 +59,8 @@ func (f publisherFunc) Publish(ctx context.Context, m poison.Message) (poison.Po
 
 func TestRequeuePublishesTheOriginalMessageMarkedAsRequeued(t *testing.T) {
 	queue, brokers, _ := poisonQueue(t, nil)
-	outcomes, err := queue.Requeue(context.Background(), app.RequeueRequest{IDs: []string{"0-3"}, By: "ann"})
-	if err != nil || len(outcomes) != 1 || outcomes[0].Result != app.Requeued {
+	outcomes, err := queue.Requeue(context.Background(), poisonapp.RequeueRequest{IDs: []string{"0-3"}, By: "ann"})
+	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Requeued {
 		t.Fatalf("Requeue = %+v, %v", outcomes, err)
 	}
 	records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second)
@@ -72,14 +73,14 @@ func TestRequeuePublishesTheOriginalMessageMarkedAsRequeued(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"event_id": "event-42", "event_type": "order.OrderPlaced", "correlation_id": "c-42",
-		"_watermill_message_uuid": "event-42", app.RequeuedFromKey: "payment.poison 0/3",
+		"_watermill_message_uuid": "event-42", poisonapp.RequeuedFromKey: "payment.poison 0/3",
 	} {
 		if got := testenv.Header(r, k); got != want {
 			t.Errorf("requeued header %s = %q, want %q", k, got, want)
 		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, testenv.Header(r, app.RequeuedAtKey)); err != nil {
-		t.Errorf("requeued_at %q is not a time", testenv.Header(r, app.RequeuedAtKey))
+	if _, err := time.Parse(time.RFC3339Nano, testenv.Header(r, poisonapp.RequeuedAtKey)); err != nil {
+		t.Errorf("requeued_at %q is not a time", testenv.Header(r, poisonapp.RequeuedAtKey))
 	}
 	for _, h := range r.Headers {
 		if h.Key == "poisoned_at" || strings.HasSuffix(h.Key, "_poisoned") {
@@ -100,17 +101,17 @@ func TestConcurrentRequeuesPublishOnce(t *testing.T) {
 	)
 	// The first publish waits until the other requeuers are blocked on the
 	// entry's lock, so that they surely run at the same time.
-	queue, brokers, dbURL := poisonQueue(t, func(next app.MessagePublisher) app.MessagePublisher {
+	queue, brokers, dbURL := poisonQueue(t, func(next poisonapp.Publisher) poisonapp.Publisher {
 		return publisherFunc(func(ctx context.Context, m poison.Message) (poison.Position, error) {
 			firstCall.Do(func() { waitForLockWaiters(t, dbURL, requeuers-1) })
 			return next.Publish(ctx, m)
 		})
 	})
-	results := make(chan app.Result, requeuers)
+	results := make(chan poisonapp.Result, requeuers)
 	var wg sync.WaitGroup
 	for range requeuers {
 		wg.Go(func() {
-			outcomes, err := queue.Requeue(context.Background(), app.RequeueRequest{IDs: []string{"0-3"}})
+			outcomes, err := queue.Requeue(context.Background(), poisonapp.RequeueRequest{IDs: []string{"0-3"}})
 			if err != nil {
 				t.Error(err)
 				return
@@ -120,11 +121,11 @@ func TestConcurrentRequeuesPublishOnce(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	count := map[app.Result]int{}
+	count := map[poisonapp.Result]int{}
 	for r := range results {
 		count[r]++
 	}
-	if count[app.Requeued] != 1 || count[app.Unchanged] != requeuers-1 {
+	if count[poisonapp.Requeued] != 1 || count[poisonapp.Unchanged] != requeuers-1 {
 		t.Errorf("outcomes of %d concurrent requeues: %v; want one requeued", requeuers, count)
 	}
 	if n := testenv.RecordCount(t, brokers, "order.events"); n != 1 {
@@ -165,14 +166,14 @@ func TestDiscardKeepsWhoAndWhy(t *testing.T) {
 		t.Error("a discard without a reason succeeded")
 	}
 	outcomes, err := queue.Discard(ctx, []string{"0-3"}, "test order, never real", "ann")
-	if err != nil || outcomes[0].Result != app.Discarded {
+	if err != nil || outcomes[0].Result != poisonapp.Discarded {
 		t.Fatalf("Discard = %+v, %v", outcomes, err)
 	}
 	e, _ := queue.Entry(ctx, "0-3")
 	if e.Status != poison.StatusDiscarded || e.ChangedBy != "ann" || e.ChangeReason != "test order, never real" || e.ChangedAt.IsZero() {
 		t.Errorf("discarded entry = %+v", e)
 	}
-	outcomes, err = queue.Requeue(ctx, app.RequeueRequest{All: true})
+	outcomes, err = queue.Requeue(ctx, poisonapp.RequeueRequest{All: true})
 	if err != nil || len(outcomes) != 0 {
 		t.Errorf("requeue --all after the discard = %+v, %v; want nothing", outcomes, err)
 	}

@@ -1,0 +1,116 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// Orders past a deadline show in /metrics, read from the store: one still
+// placed after ORDER_PAYMENT_TIMEOUT (no replica has timed it out: none
+// checks deadlines here) and one whose refund was asked for longer ago than
+// ORDER_REFUND_TIMEOUT, which nothing resolves by itself: alert on it.
+func TestOverdueOrdersShowInMetrics(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	cfg := service.Config{
+		Service:   config.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}},
+		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
+		Deadlines: ports.DeadlineSettings{PaymentTimeout: time.Millisecond, RefundTimeout: time.Millisecond},
+	}
+	svc, err := service.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	projected := make(chan error, 1)
+	go func() { projected <- svc.Project(ctx) }()
+	defer func() { stop(); <-projected }()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	var ids []string
+	for range 2 {
+		resp, err := http.Post(srv.URL+"/v1/orders", "application/json", strings.NewReader(
+			`{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":100}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var placed struct {
+			OrderID string `json:"order_id"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&placed)
+		resp.Body.Close()
+		ids = append(ids, placed.OrderID)
+	}
+	// The second is paid and cancelled: its refund never completes.
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	if err := eventstore.Append(ctx, pool, adapters.StreamID(ids[1]), 1, eventstore.Context{},
+		eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderPaidType, SchemaVersion: 1,
+			Payload: []byte(`{"order_id":"` + ids[1] + `","charge_id":"ch","amount":100,"at":"` + at + `"}`)},
+		eventstore.Event{ID: uuid.NewString(), Type: contracts.OrderRefundRequestedType, SchemaVersion: 1,
+			Payload: []byte(`{"order_id":"` + ids[1] + `","amount":100,"currency":"EUR","reason":"r","at":"` + at + `"}`)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "both overdue orders in /metrics", func() bool {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `order_overdue_orders{status="placed"} 1`) &&
+			strings.Contains(string(body), `order_overdue_orders{status="refund_requested"} 1`) &&
+			strings.Contains(string(body), "order_payment_timeouts_total 0")
+	})
+}
+
+// Orders that cannot be timed out here (they hold an event of a newer
+// version) do not hold the others back, however many come first.
+func TestUnloadableOrdersDoNotHoldOtherDeadlinesBack(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	var pool *pgxpool.Pool
+	r := serve(ctx, t, func(cfg *service.Config) {
+		cfg.Deadlines = ports.DeadlineSettings{PaymentTimeout: time.Millisecond, RefundTimeout: time.Hour, CheckInterval: 20 * time.Millisecond}
+	})
+	defer func() { stop(); <-r.served }()
+	pool = r.pool
+	place := func(at time.Time, extra ...eventstore.Event) string {
+		id := uuid.NewString()
+		payload, _ := json.Marshal(contracts.OrderPlaced{OrderID: id, CustomerID: "c", Currency: "EUR", Total: 100, PlacedAt: at,
+			Items: []contracts.LineItem{{SKU: "a", Quantity: 1, UnitPrice: 100}}})
+		events := append([]eventstore.Event{{ID: uuid.NewString(), Type: contracts.OrderPlacedType, SchemaVersion: contracts.OrderPlacedVersion, Payload: payload}}, extra...)
+		if err := eventstore.Append(ctx, pool, adapters.StreamID(id), 0, eventstore.Context{}, events...); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	start := time.Now().Add(-time.Hour)
+	for i := range 150 {
+		place(start.Add(time.Duration(i)*time.Second), eventstore.Event{ID: uuid.NewString(), Type: "order.OrderShipped", SchemaVersion: 1, Payload: []byte(`{}`)})
+	}
+	last := place(start.Add(time.Minute * 30))
+	testenv.Eventually(t, 60*time.Second, "the loadable order timed out behind 150 that cannot be", func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2`, adapters.StreamID(last), contracts.OrderPaymentTimedOutType).Scan(&n)
+		return n == 1
+	})
+}

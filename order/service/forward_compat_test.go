@@ -1,0 +1,133 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/testenv"
+)
+
+// A newer version of the service (in a rolling deploy) appends events this
+// code does not know: a new type to an order, a newer schema version of a
+// known type to another, and a stream of a kind it has never seen. The
+// projections pass over them, count them and reach lag 0; every other order
+// is served as before; the orders that hold them cannot be loaded here, so a
+// command on them is a 503 that changes nothing.
+func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	r := serve(ctx, t)
+	defer func() { stop(); <-r.served }()
+	svc, pool, base := r.svc, r.pool, r.base
+	call := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	place := func() string {
+		status, body := call("POST", "/v1/orders", `{"customer_id":"fay","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":4500}]}`)
+		var placed struct {
+			OrderID string `json:"order_id"`
+		}
+		if status != http.StatusCreated || json.Unmarshal([]byte(body), &placed) != nil {
+			t.Fatalf("POST /v1/orders = %d %s", status, body)
+		}
+		return placed.OrderID
+	}
+	shipped, newerPaid, plain := place(), place(), place()
+	for stream, e := range map[string]eventstore.Event{
+		adapters.StreamID(shipped):   {ID: uuid.NewString(), Type: "order.OrderShipped", SchemaVersion: 1, Payload: []byte(`{"carrier":"owl"}`)},
+		adapters.StreamID(newerPaid): {ID: uuid.NewString(), Type: "order.OrderPaid", SchemaVersion: 99, Payload: []byte(`{"charges":[]}`)},
+	} {
+		if err := eventstore.Append(ctx, pool, stream, 1, eventstore.Context{}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gift := eventstore.Event{ID: uuid.NewString(), Type: "gift.GiftCardIssued", SchemaVersion: 1, Payload: []byte(`{"amount":5}`)}
+	if err := eventstore.Append(ctx, pool, "gift-"+uuid.NewString(), 0, eventstore.Context{}, gift); err != nil {
+		t.Fatal(err)
+	}
+	// A newer replica goes on with the order it shipped; and an order
+	// changed here after them is projected too: nothing stalls.
+	paid := eventstore.Event{ID: uuid.NewString(), Type: "order.OrderPaid", SchemaVersion: 1,
+		Payload: []byte(`{"order_id":"` + shipped + `","charge_id":"ch-9","amount":4500,"at":"2026-12-01T10:00:00Z"}`)}
+	if err := eventstore.Append(ctx, pool, adapters.StreamID(shipped), 2, eventstore.Context{}, paid); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := call("POST", "/v1/orders/"+plain+"/cancel", ""); status != http.StatusOK {
+		t.Fatalf("cancel an order without unknown events = %d %s", status, body)
+	}
+
+	var statuses []projections.Status
+	testenv.Eventually(t, 60*time.Second, "both projections at lag 0", func() bool {
+		var err error
+		if statuses, err = svc.ProjectionStatuses(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return statuses[0].LagEvents == 0 && statuses[1].LagEvents == 0
+	})
+	for _, s := range statuses {
+		var got []string
+		for _, k := range s.Skipped {
+			got = append(got, k.String())
+		}
+		want := "gift.GiftCardIssued v1: 1 events; order.OrderPaid v99: 1 events; order.OrderShipped v1: 1 events"
+		if strings.Join(got, "; ") != want || s.LastError != "" {
+			t.Errorf("%s skipped %q (last error %q), want %q and no error", s.Name, got, s.LastError, want)
+		}
+	}
+	status, body := call("GET", "/v1/orders?customer_id=fay", "")
+	var list struct {
+		Orders []struct {
+			OrderID string `json:"order_id"`
+			Status  string `json:"status"`
+			Version int64  `json:"version"`
+		} `json:"orders"`
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Orders) != 3 {
+		t.Fatalf("GET /v1/orders = %d %s, want the three orders", status, body)
+	}
+	for _, o := range list.Orders {
+		want := map[string]string{shipped: "paid 3", newerPaid: "placed 2", plain: "cancelled 2"}[o.OrderID]
+		if got := o.Status + " " + string(rune('0'+o.Version)); got != want {
+			t.Errorf("order %s listed as %s, want %s (the stream's version)", o.OrderID, got, want)
+		}
+	}
+	metrics := func() string { _, m := call("GET", "/metrics", ""); return m }()
+	if want := `projection_skipped_events{event_type="order.OrderShipped",projection="order_summaries",schema_version="1"} 1`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+
+	// The orders that hold them: reading or changing one is a 503 naming
+	// the cause, and appends nothing; the other orders are served.
+	for _, id := range []string{shipped, newerPaid} {
+		for _, c := range [][2]string{{"GET", "/v1/orders/" + id}, {"POST", "/v1/orders/" + id + "/cancel"}} {
+			if status, body := call(c[0], c[1], ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"newer_version"`) {
+				t.Errorf("%s %s = %d %s, want 503 newer_version", c[0], c[1], status, body)
+			}
+		}
+		var events int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1`, adapters.StreamID(id)).Scan(&events)
+		if want := map[string]int{shipped: 3, newerPaid: 2}[id]; events != want {
+			t.Errorf("order %s has %d events after the refused commands, want %d", id, events, want)
+		}
+	}
+	if status, body := call("GET", "/v1/orders/"+plain, ""); status != http.StatusOK || !strings.Contains(body, `"cancelled"`) {
+		t.Errorf("GET the other order = %d %s, want it cancelled", status, body)
+	}
+}
