@@ -80,8 +80,25 @@ for api in "order $ORDER_ADDR" "payment $PAYMENT_ADDR"; do
 	"$VENV/bin/schemathesis" run "http://$addr/openapi.yaml" --url "http://$addr" \
 		--checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --seed "$SEED" --phases examples,coverage,fuzzing \
 		--header "Authorization: Bearer $TOKEN" --request-timeout 10 --workers 1 --no-color \
-		--report junit --report-junit-path "$DIR/$name-junit.xml" || status=1
+		--report junit,har --report-junit-path "$DIR/$name-junit.xml" --report-har-path "$DIR/$name.har" || status=1
 done
+# Nothing is stored for a refused request: the order database holds one
+# OrderPlaced per 201 to POST /v1/orders (not counting idempotent replays).
+placed=$(python3 - "$DIR/order.har" <<'PY'
+import json, sys
+entries = json.load(open(sys.argv[1]))["log"]["entries"]
+print(sum(1 for e in entries
+          if e["request"]["method"] == "POST" and e["request"]["url"].split("?")[0].endswith("/v1/orders")
+          and e["response"]["status"] == 201
+          and not any(h["name"].lower() == "idempotent-replayed" for h in e["response"]["headers"])))
+PY
+)
+stored=$(psql -tA "$ORDER_DB" -c "SELECT count(*) FROM events WHERE event_type = 'order.OrderPlaced'")
+echo "apitest: $placed orders placed (201), $stored OrderPlaced stored"
+if [[ $placed != "$stored" ]]; then
+	echo "apitest: the order database holds $stored orders for $placed accepted requests" >&2
+	status=1
+fi
 # The services answered everything: none of them may have logged a failed request.
 if grep -h '"request failed"' "$DIR/order.log" "$DIR/payment.log"; then
 	echo "apitest: a request failed inside a service (logged above)" >&2
