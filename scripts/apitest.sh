@@ -16,14 +16,11 @@ cd "$(dirname "$0")/.."
 DIR=.apitest
 SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=${APITEST_MAX_EXAMPLES:-30}
-BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
-export PGOPTIONS=--client-min-messages=warning
 TOKEN=apitest-admin-token
 
 die() { echo "apitest: $*" >&2; exit 1; }
-with_db() { sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$1#" <<<"$BASE_URL"; }
+source scripts/lib.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-reachable() { timeout 1 bash -c "</dev/tcp/${1%:*}/${1##*:}" 2>/dev/null; }
 
 mkdir -p "$DIR"
 VENV=$DIR/venv-$SCHEMATHESIS_VERSION
@@ -47,11 +44,7 @@ go build -o "$DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/dev
 BIN=$DIR/bin
 ORDER_DB=$(with_db apitest_orders)
 PAYMENT_DB=$(with_db apitest_payments)
-for db in apitest_orders apitest_payments; do
-	psql -q "$BASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || die "cannot reach PostgreSQL at ${BASE_URL%%\?*}"
-done
-LOG_LEVEL=warn DATABASE_URL=$ORDER_DB "$BIN/order" migrate
-LOG_LEVEL=warn DATABASE_URL=$PAYMENT_DB "$BIN/payment" migrate
+fresh_databases "$BIN" apitest_orders apitest_payments
 
 KAFKA=127.0.0.1:$(free_port)
 "$BIN/devkafka" --port "${KAFKA##*:}" --data-dir "$DIR/kafka-data" >"$DIR/devkafka.log" 2>&1 &
