@@ -16,14 +16,11 @@ cd "$(dirname "$0")/.."
 DIR=.apitest
 SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=${APITEST_MAX_EXAMPLES:-30}
-BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
-export PGOPTIONS=--client-min-messages=warning
 TOKEN=apitest-admin-token
 
 die() { echo "apitest: $*" >&2; exit 1; }
-with_db() { sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$1#" <<<"$BASE_URL"; }
+source scripts/lib.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-reachable() { timeout 1 bash -c "</dev/tcp/${1%:*}/${1##*:}" 2>/dev/null; }
 
 mkdir -p "$DIR"
 VENV=$DIR/venv-$SCHEMATHESIS_VERSION
@@ -47,11 +44,7 @@ go build -o "$DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/dev
 BIN=$DIR/bin
 ORDER_DB=$(with_db apitest_orders)
 PAYMENT_DB=$(with_db apitest_payments)
-for db in apitest_orders apitest_payments; do
-	psql -q "$BASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || die "cannot reach PostgreSQL at ${BASE_URL%%\?*}"
-done
-LOG_LEVEL=warn DATABASE_URL=$ORDER_DB "$BIN/order" migrate
-LOG_LEVEL=warn DATABASE_URL=$PAYMENT_DB "$BIN/payment" migrate
+fresh_databases "$BIN" apitest_orders apitest_payments
 
 KAFKA=127.0.0.1:$(free_port)
 "$BIN/devkafka" --port "${KAFKA##*:}" --data-dir "$DIR/kafka-data" >"$DIR/devkafka.log" 2>&1 &
@@ -80,8 +73,25 @@ for api in "order $ORDER_ADDR" "payment $PAYMENT_ADDR"; do
 	"$VENV/bin/schemathesis" run "http://$addr/openapi.yaml" --url "http://$addr" \
 		--checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --seed "$SEED" --phases examples,coverage,fuzzing \
 		--header "Authorization: Bearer $TOKEN" --request-timeout 10 --workers 1 --no-color \
-		--report junit --report-junit-path "$DIR/$name-junit.xml" || status=1
+		--report junit,har --report-junit-path "$DIR/$name-junit.xml" --report-har-path "$DIR/$name.har" || status=1
 done
+# Nothing is stored for a refused request: the order database holds one
+# OrderPlaced per 201 to POST /v1/orders (not counting idempotent replays).
+placed=$(python3 - "$DIR/order.har" <<'PY'
+import json, sys
+entries = json.load(open(sys.argv[1]))["log"]["entries"]
+print(sum(1 for e in entries
+          if e["request"]["method"] == "POST" and e["request"]["url"].split("?")[0].endswith("/v1/orders")
+          and e["response"]["status"] == 201
+          and not any(h["name"].lower() == "idempotent-replayed" for h in e["response"]["headers"])))
+PY
+)
+stored=$(psql -tA "$ORDER_DB" -c "SELECT count(*) FROM events WHERE event_type = 'order.OrderPlaced'")
+echo "apitest: $placed orders placed (201), $stored OrderPlaced stored"
+if [[ $placed != "$stored" ]]; then
+	echo "apitest: the order database holds $stored orders for $placed accepted requests" >&2
+	status=1
+fi
 # The services answered everything: none of them may have logged a failed request.
 if grep -h '"request failed"' "$DIR/order.log" "$DIR/payment.log"; then
 	echo "apitest: a request failed inside a service (logged above)" >&2

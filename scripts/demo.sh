@@ -9,16 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO_DIR=.demo
-export PGOPTIONS=--client-min-messages=warning
 ORDER_ADDR=${DEMO_ORDER_ADDR:-127.0.0.1:8080}
 PAYMENT_ADDR=${DEMO_PAYMENT_ADDR:-127.0.0.1:8081}
-BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 APPROVE_LIMIT=100000 # 1,000.00: larger orders are declined
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
-with_db() { sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$1#" <<<"$BASE_URL"; }
-reachable() { local hp=${1##*,}; timeout 1 bash -c "</dev/tcp/${hp%:*}/${hp##*:}" 2>/dev/null; }
+source scripts/lib.sh
 
 PIDS=()
 cleanup() {
@@ -37,11 +34,7 @@ BIN=$DEMO_DIR/bin
 say "PostgreSQL: fresh databases demo_orders and demo_payments"
 ORDER_DB=$(with_db demo_orders)
 PAYMENT_DB=$(with_db demo_payments)
-for db in demo_orders demo_payments; do
-	psql -q "$BASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || die "cannot reach PostgreSQL at ${BASE_URL%%\?*}"
-done
-LOG_LEVEL=warn DATABASE_URL=$ORDER_DB "$BIN/order" migrate
-LOG_LEVEL=warn DATABASE_URL=$PAYMENT_DB "$BIN/payment" migrate
+fresh_databases "$BIN" demo_orders demo_payments
 
 if [[ -n "${KAFKA_BROKERS:-}" ]] && reachable "$KAFKA_BROKERS"; then
 	say "Kafka: using $KAFKA_BROKERS"

@@ -66,8 +66,11 @@ func TestPoisonedOrderFailsByItsDeadlineAndALatePaymentIsRefundedOnce(t *testing
 		t.Errorf("order failed with reason %q, want the deadline's", reason)
 	}
 	var early bool
-	_ = s.orderPool.QueryRow(context.Background(), `SELECT t.recorded_at < p.recorded_at + interval '2 seconds'
+	err := s.orderPool.QueryRow(context.Background(), `SELECT (t.payload->>'at')::timestamptz < (p.payload->>'placed_at')::timestamptz + interval '2 seconds'
 		FROM events p JOIN events t USING (stream_id) WHERE stream_id = $1 AND p.stream_version = 1 AND t.stream_version = 2`, "order-"+id).Scan(&early)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if early {
 		t.Errorf("the order timed out before its deadline")
 	}
