@@ -133,7 +133,7 @@ func (s *system) status(t testing.TB, id string) string {
 func (s *system) waitForStatus(t testing.TB, id, want string) {
 	t.Helper()
 	started := time.Now()
-	testenv.Eventually(t, 30*time.Second, "order "+id+" "+want, func() bool { return s.status(t, id) == want })
+	testenv.Eventually(t, 2*time.Minute, "order "+id+" "+want, func() bool { return s.status(t, id) == want })
 	t.Logf("order %s %s after %s", id, want, time.Since(started))
 }
 
@@ -180,7 +180,7 @@ func TestSaga(t *testing.T) {
 	// headers, read with an independent client.
 	stream := "order-" + refunded
 	var versions []string
-	for _, r := range testenv.Records(t, s.brokers, "order.events", 2+2+4, 30*time.Second) {
+	for _, r := range testenv.Records(t, s.brokers, "order.events", 2+2+4, 2*time.Minute) {
 		if string(r.Key) != stream {
 			continue
 		}

@@ -245,7 +245,13 @@ func TestForwarderStopsAtUnroutedEventWithoutSkippingIt(t *testing.T) {
 	}
 	startForwarder(t, pool, brokers, 2) // batches [0 1] [2 3]
 
-	records := testenv.Records(t, brokers, "order.events", 3, 3*time.Second)
+	// The first batch arrives and its offset is stored; then the forwarder
+	// offers the second batch again and again (every 100 ms) and never
+	// sends its routed event past the unrouted one.
+	testenv.Eventually(t, 60*time.Second, "the first batch's offset stored", func() bool {
+		return fmt.Sprint(eventsUpTo(t, pool, storedOffset(t, pool))) == fmt.Sprint(ids[:2])
+	})
+	records := testenv.Records(t, brokers, "order.events", 2, 60*time.Second)
 	var sent []string
 	for _, r := range records {
 		sent = append(sent, testenv.Header(r, "event_id"))

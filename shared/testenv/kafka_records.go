@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -75,19 +76,27 @@ func RecordCount(t testing.TB, brokers []string, topic string) int64 {
 	adm := kadm.NewClient(client)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
+	// Retried: a partition's leader answers UNKNOWN_TOPIC_OR_PARTITION for
+	// a moment after the topic is created or the leader moved.
+	var starts, ends kadm.ListedOffsets
+	for {
+		starts, err = adm.ListStartOffsets(ctx, topic)
+		if err == nil {
+			err = starts.Error()
+		}
+		if err == nil {
+			ends, err = adm.ListEndOffsets(ctx, topic)
+		}
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil || !kerr.IsRetriable(err) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("testenv: start offsets of %s: %v", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("testenv: end offsets of %s: %v", topic, err)
+		t.Fatalf("testenv: offsets of %s: %v", topic, err)
 	}
 	var n int64
 	ends.Each(func(end kadm.ListedOffset) {
