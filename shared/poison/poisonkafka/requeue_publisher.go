@@ -10,6 +10,7 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/poison"
 )
 
@@ -81,12 +82,11 @@ func (p *RequeuePublisher) connect() (*kgo.Client, error) {
 	if p.client != nil {
 		return p.client, nil
 	}
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(p.brokers...),
-		kgo.ClientID(p.clientID),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(originPartitioner{kgo.StickyKeyPartitioner(nil)}),
-		kgo.ProducerLinger(0),
+	// The project's producer (acks from all in-sync replicas, idempotent),
+	// with the origin partition kept, and a delivery timeout: an operator
+	// waiting at a prompt gets an answer.
+	client, err := kafka.NewOrderedProducer(p.brokers, p.clientID,
+		kgo.RecordPartitioner(originPartitioner{kafka.Partitioner}),
 		kgo.DialTimeout(3*time.Second),
 		kgo.RecordDeliveryTimeout(10*time.Second),
 		kgo.MetadataMinAge(time.Second),
