@@ -38,7 +38,7 @@ type Service struct {
 	app     *app.Application
 	logger  *slog.Logger
 	metrics *prometheus.Registry
-	lag     *adapters.KafkaInspector
+	kafka   *adapters.KafkaInspector
 }
 
 // New connects to the database and applies pending migrations.
@@ -50,17 +50,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	reg := httpapi.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	lag, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
+	kafka, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, lag: lag}, nil
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, kafka: kafka}, nil
 }
 
 // Close releases the database connections and the Kafka client.
 func (s *Service) Close() {
-	s.lag.Close()
+	s.kafka.Close()
 	s.pool.Close()
 }
 
@@ -77,7 +77,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 	replayer := projections.NewReplayer(ctx, s.pool, s.logger)
 	console, err := ports.NewConsole(ports.ConsoleConfig{
 		App:      s.app,
-		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.lag, pool: s.pool},
+		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.kafka, pool: s.pool},
 		Rebuilds: replayer,
 		Services: []ports.ServiceAPI{
 			{Name: "order", BaseURL: "http://order", Client: ports.InProcess(func() http.Handler { return h })},
