@@ -214,10 +214,37 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		c.placePayment(r.Context(), id, d.Payment)
 	}
 	p := c.newPage(r, "Order "+id, "orders", d)
-	if d.Live {
+	if d.Live || d.unsent(c.cfg.Now()) {
 		c.refreshing(p)
 	}
 	c.render(w, r, http.StatusOK, "order", p)
+}
+
+// unsentFor is how long after an order's last event the order page keeps
+// refreshing to show where its events went in Kafka, while some are not
+// found there: the forwarder sends them within moments, so one not found
+// after that is beyond the search's limits, and looking again costs a read.
+const unsentFor = 5 * time.Minute
+
+// unsent says whether some of the order's or its payment's events are
+// still to show up in Kafka, shortly after they were recorded.
+func (d *orderData) unsent(now time.Time) bool {
+	if d.KafkaErr != "" || len(d.Events) == 0 || now.Sub(d.Events[len(d.Events)-1].RecordedAt) > unsentFor {
+		return false
+	}
+	for _, e := range d.Events {
+		if e.Topic != "" && e.Kafka == nil {
+			return true
+		}
+	}
+	if p := d.Payment; p != nil && p.KafkaErr == "" {
+		for _, h := range p.History {
+			if h.Kafka == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // payment asks the payment service for the order's payment.

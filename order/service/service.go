@@ -44,7 +44,7 @@ type Service struct {
 	app       *app.Application
 	logger    *slog.Logger
 	metrics   *prometheus.Registry
-	lag       *adapters.KafkaInspector
+	kafka     *adapters.KafkaInspector
 	deadlines *ports.Deadlines
 	// Poison is the poison queue (order.poison) the consumer fills and the
 	// admin API and `order poison` serve.
@@ -66,14 +66,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	d.PaymentTimeout = cmp.Or(d.PaymentTimeout, DefaultDeadlines.PaymentTimeout)
 	d.RefundTimeout = cmp.Or(d.RefundTimeout, DefaultDeadlines.RefundTimeout)
 	d.CheckInterval = cmp.Or(d.CheckInterval, DefaultDeadlines.CheckInterval)
-	lag, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
+	kafka, err := adapters.NewKafkaInspector(cfg.KafkaBrokers)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	queue, requeuer := newPoisonQueue(pool, cfg, logger)
 	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, lag: lag,
+	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, kafka: kafka,
 		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, requeuer: requeuer}, nil
 }
 
@@ -99,7 +99,7 @@ func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queu
 // Close releases the database connections, the Kafka client and the
 // requeue producer.
 func (s *Service) Close() {
-	s.lag.Close()
+	s.kafka.Close()
 	_ = s.requeuer.Close()
 	s.pool.Close()
 }
@@ -117,7 +117,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 	replayer := projections.NewReplayer(ctx, s.pool, s.logger)
 	console, err := ports.NewConsole(ports.ConsoleConfig{
 		App:      s.app,
-		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.lag, pool: s.pool},
+		Pipeline: pipeline{StatusCounts: projections.NewStatusCounts(s.pool), KafkaInspector: s.kafka, pool: s.pool},
 		Rebuilds: replayer,
 		Services: []ports.ServiceAPI{
 			{Name: "order", BaseURL: "http://order", Client: ports.InProcess(func() http.Handler { return h })},

@@ -89,3 +89,32 @@ func TestMetricsShowForwarderLagAndRequests(t *testing.T) {
 		}
 	}
 }
+
+// The console, as the service wires it: the order service's own figures
+// come from its own /metrics in process, and a payment service that does
+// not answer shows as such, not as a failed page.
+func TestConsoleShowsTheServicesOwnFigures(t *testing.T) {
+	_, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	brokers := testenv.Kafka(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := service.Config{Service: config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+		Console: service.ConsoleSettings{PaymentURL: "http://127.0.0.1:1"}}
+	svc, err := service.New(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`data-outbox="order">0<`, "payment outbox</dt><dd>unknown: payment does not answer", "order_summaries"} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET /console/ = %d without %q", resp.StatusCode, want)
+		}
+	}
+}
