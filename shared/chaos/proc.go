@@ -38,6 +38,10 @@ func start(s spec) (*process, error) {
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), s.env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	// Killed with the harness, should it die first: a service left running
+	// would hold transactions open on the shared server (see
+	// docs/reliability.md, open findings) and slow every other test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("start %s (%s): %w", s.name, filepath.Base(s.bin), err)
