@@ -4,8 +4,6 @@
 package poisonhttp
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -56,7 +54,6 @@ type server struct {
 // one is closed, not open.
 func requireAdminToken(admin Admin) func(http.HandlerFunc) http.Handler {
 	token := admin.Token
-	want := sha256.Sum256([]byte(token))
 	return func(next http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if token == "" {
@@ -65,8 +62,7 @@ func requireAdminToken(admin Admin) func(http.HandlerFunc) http.Handler {
 				return
 			}
 			got, ok := bearerToken(r)
-			sum := sha256.Sum256([]byte(got))
-			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			if !ok || !httpapi.TokenMatches(token, got) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="`+admin.Realm+`"`)
 				httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 					Message: "a valid admin token is required: Authorization: Bearer <token>"})
