@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
 
 // poisonPath is the poison queue's admin API, the same on every service
@@ -19,24 +19,7 @@ import (
 const poisonPath = "/v1/admin/poison"
 
 // poisonEntry is a poison-queue entry as the admin API returns it.
-type poisonEntry struct {
-	ID           string            `json:"id"`
-	Status       string            `json:"status"`
-	PoisonedAt   time.Time         `json:"poisoned_at"`
-	Reason       string            `json:"reason"`
-	Origin       kafkaPosition     `json:"origin"`
-	Key          string            `json:"key"`
-	Handler      string            `json:"handler"`
-	EventType    string            `json:"event_type"`
-	MessageID    string            `json:"message_id"`
-	PoisonRecord kafkaPosition     `json:"poison_record"`
-	Metadata     map[string]string `json:"metadata"`
-	Payload      string            `json:"payload"`
-	ChangedAt    *time.Time        `json:"changed_at"`
-	ChangedBy    string            `json:"changed_by"`
-	ChangeReason string            `json:"change_reason"`
-	RequeuedTo   *kafkaPosition    `json:"requeued_to"`
-}
+type poisonEntry struct{ poisonhttp.PoisonEntryJSON }
 
 // Header is one of the entry's headers, for listing them in order.
 type header struct{ Name, Value string }
@@ -52,19 +35,6 @@ func (e poisonEntry) Headers() []header {
 
 // PayloadText is the payload, indented if it is JSON.
 func (e poisonEntry) PayloadText() string { return indentJSON([]byte(e.Payload)) }
-
-type kafkaPosition struct {
-	Topic     string `json:"topic"`
-	Partition *int32 `json:"partition"`
-	Offset    *int64 `json:"offset"`
-}
-
-func (p kafkaPosition) String() string {
-	if p.Partition == nil || p.Offset == nil {
-		return p.Topic
-	}
-	return fmt.Sprintf("%s %d/%d", p.Topic, *p.Partition, *p.Offset)
-}
 
 type poisonOutcome struct {
 	ID     string      `json:"id"`

@@ -387,7 +387,7 @@ func TestConsolePoisonQueueNeedsTheServicesToken(t *testing.T) {
 	queues := e.get("/console/poison")
 	wantStatus(t, "the poison queues", queues, http.StatusOK, `href="/console/poison/payment"`)
 	if strings.Contains(queues.body, `href="/console/poison/order"`) {
-		t.Errorf("the order service has no poison API yet, but the console lists its queue")
+		t.Errorf("this order API has no poison queue, but the console lists one")
 	}
 
 	// Without a token: the form asking for it, and no admin call.
@@ -445,7 +445,7 @@ func TestConsolePoisonQueueNeedsTheServicesToken(t *testing.T) {
 	}
 }
 
-// Once the order API has a poison queue too (the payment service's API, in
+// When the order API has a poison queue too (the payment service's API, in
 // the order service), the console shows it beside the payment one.
 func TestConsoleShowsTheOrderPoisonQueueOnceItsAPIHasOne(t *testing.T) {
 	var asked atomic.Value // the Authorization header of the last call

@@ -34,7 +34,7 @@ type HTTPServer struct {
 // NewHTTPHandler returns the routes of the order API, the poison-queue admin
 // endpoints under /v1/admin/poison (the payment service's, on order.poison),
 // which need "Authorization: Bearer <adminToken>" and are disabled while
-// adminToken is empty, the operational endpoints (/livez, /readyz,
+// adminToken is empty (none while queue is nil), the operational endpoints (/livez, /readyz,
 // /metrics), and those that more adds (the console's).
 func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminToken string, ops httpapi.Ops, more ...func(*http.ServeMux)) http.Handler {
 	s := HTTPServer{app: application}
@@ -48,7 +48,9 @@ func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminT
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
-	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "ORDER_ADMIN_TOKEN", Realm: "order admin"})
+	if queue != nil {
+		poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "ORDER_ADMIN_TOKEN", Realm: "order admin"})
+	}
 	for _, register := range more {
 		register(mux)
 	}

@@ -1,6 +1,7 @@
 package poisonhttp
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/es-outbox/reference/shared/poison"
@@ -36,6 +37,14 @@ type PositionJSON struct {
 	Topic     string `json:"topic"`
 	Partition *int32 `json:"partition"`
 	Offset    *int64 `json:"offset"`
+}
+
+// String is "topic partition/offset", or the topic alone while unknown.
+func (p PositionJSON) String() string {
+	if p.Partition == nil || p.Offset == nil {
+		return p.Topic
+	}
+	return fmt.Sprintf("%s %d/%d", p.Topic, *p.Partition, *p.Offset)
 }
 
 // OutcomeJSON is what a requeue or discard did to one entry.
