@@ -2,6 +2,7 @@ package ports_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,9 @@ import (
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
+	"github.com/es-outbox/reference/shared/poison/poisonkafka"
+	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -30,9 +34,11 @@ func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 }
 
 func newEnv(t *testing.T) *env {
-	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
 	application := app.New(adapters.NewOrderRepository(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpapi.Ops{}))
+	// A poison queue whose requeues could go nowhere: these tests never requeue.
+	queue := poisonapp.NewQueue(poisonstore.NewStore(pool), poisonkafka.NewRequeuePublisher([]string{"127.0.0.1:1"}, "test"), slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, queue, "", httpapi.Ops{}))
 	t.Cleanup(srv.Close)
 	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }
