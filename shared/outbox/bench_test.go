@@ -277,10 +277,10 @@ func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic st
 	go func() {
 		tick := time.NewTicker(time.Second / time.Duration(rate))
 		defer tick.Stop()
-		for i := range total {
+		for range total {
 			<-tick.C
 			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Measured", SchemaVersion: 1, Payload: []byte(`{}`)}
-			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", i), 0, eventstore.Context{}, e); err != nil {
+			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", e.ID), 0, eventstore.Context{}, e); err != nil {
 				if ctx.Err() == nil {
 					b.Error(err)
 				}
