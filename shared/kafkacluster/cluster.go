@@ -382,27 +382,28 @@ func (c *Cluster) waitListening(n Node) error {
 }
 
 // Running reports whether node id's process is alive.
-func (c *Cluster) Running(id int) bool {
-	pid := c.pid(id)
-	if pid == 0 {
-		return false
+func (c *Cluster) Running(id int) bool { return c.runningPID(id) != 0 }
+
+// runningPID is node id's process, or 0 if it does not run. The pid must
+// still be this node's java (pids are reused) and not a zombie waiting to be
+// reaped.
+func (c *Cluster) runningPID(id int) int {
+	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(c.path(id, "pid"))))
+	if pid <= 0 {
+		return 0
 	}
-	// The pid must still be this node's java (pids are reused) and not a
-	// zombie waiting to be reaped.
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil || !strings.Contains(string(cmdline), c.path(id, "server.properties")) {
-		return false
+		return 0
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return 0
 	}
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
-func (c *Cluster) pid(id int) int {
-	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(c.path(id, "pid"))))
+	if len(fields) == 0 || fields[0] == "Z" {
+		return 0
+	}
 	return pid
 }
 
@@ -424,14 +425,17 @@ func (c *Cluster) signal(id int, sig syscall.Signal, wait time.Duration) error {
 	if _, err := c.node(id); err != nil {
 		return err
 	}
-	if !c.Running(id) {
+	// The pid is read and checked once: signalling a pid read again later
+	// could hit another process (or, as 0, this one's whole group).
+	pid := c.runningPID(id)
+	if pid == 0 {
 		return nil
 	}
 	fmt.Fprintf(c.log, "kafkacluster: node %d: %s\n", id, sig)
-	if err := syscall.Kill(c.pid(id), sig); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("kafkacluster: signal node %d: %w", id, err)
 	}
-	for deadline := time.Now().Add(wait); c.Running(id); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); c.runningPID(id) == pid; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("kafkacluster: node %d still runs %s after %s", id, wait, sig)
 		}

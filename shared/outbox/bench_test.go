@@ -277,10 +277,10 @@ func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic st
 	go func() {
 		tick := time.NewTicker(time.Second / time.Duration(rate))
 		defer tick.Stop()
-		for i := range total {
+		for range total {
 			<-tick.C
 			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Measured", SchemaVersion: 1, Payload: []byte(`{}`)}
-			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", i), 0, eventstore.Context{}, e); err != nil {
+			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", e.ID), 0, eventstore.Context{}, e); err != nil {
 				if ctx.Err() == nil {
 					b.Error(err)
 				}
@@ -291,17 +291,30 @@ func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic st
 			mu.Unlock()
 		}
 	}()
+	// The topic may hold records of an earlier measurement: count only the
+	// events this one committed.
 	received := map[string]time.Time{}
-	for len(received) < total && ctx.Err() == nil {
+	arrived := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, c := range committed {
+			if _, ok := received[c.id]; ok {
+				n++
+			}
+		}
+		return n
+	}
+	for arrived() < total && ctx.Err() == nil {
 		fetches := client.PollFetches(ctx)
 		now := time.Now()
 		fetches.EachRecord(func(r *kgo.Record) { received[testenv.Header(r, "event_id")] = now })
 	}
+	if n := arrived(); n < total {
+		b.Fatalf("received %d of %d events", n, total)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(received) < total {
-		b.Fatalf("received %d of %d events", len(received), total)
-	}
 	// The first second warms up connections and topic metadata; skip it.
 	var latencies []float64
 	for _, c := range committed[rate:] {
