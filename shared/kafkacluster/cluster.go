@@ -79,6 +79,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("kafkacluster: Config.Dir is required")
 	}
+	// Absolute, so that a node's command line names the same path whoever
+	// opens the cluster, from any directory (Running looks for it).
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("kafkacluster: %w", err)
+	}
+	cfg.Dir = dir
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3
 	}
@@ -130,6 +137,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 // Open reads the cluster in dir, running or not. The error wraps
 // os.ErrNotExist when dir holds none.
 func Open(dir string) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("kafkacluster: %w", err)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, fmt.Errorf("kafkacluster: no cluster in %s: %w", dir, err)
@@ -143,7 +154,7 @@ func Open(dir string) (*Cluster, error) {
 
 // create writes the nodes' configuration and formats their storage.
 func create(ctx context.Context, cfg Config) (*Cluster, error) {
-	java, err := javaCommand()
+	java, err := Java()
 	if err != nil {
 		return nil, err
 	}
