@@ -24,6 +24,7 @@ import (
 
 type system struct {
 	orderURL       string
+	orderDB        string
 	brokers        []string
 	orderPool      *pgxpool.Pool
 	paymentPool    *pgxpool.Pool
@@ -34,14 +35,21 @@ type system struct {
 // the gateway approves up to 100.00. env is added to both processes'.
 func start(t testing.TB, env ...string) *system {
 	t.Helper()
+	return startWith(t, nil, env...)
+}
+
+// startWith is start with orderEnv added to the order service's environment
+// alone.
+func startWith(t testing.TB, orderEnv []string, env ...string) *system {
+	t.Helper()
 	orderPool, orderDB := testenv.Database(t)
 	paymentPool, paymentDB := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	addr := freeAddr(t)
 	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
-	s := &system{orderURL: "http://" + addr, brokers: brokers, orderPool: orderPool, paymentPool: paymentPool}
+	s := &system{orderURL: "http://" + addr, orderDB: orderDB, brokers: brokers, orderPool: orderPool, paymentPool: paymentPool}
 	s.order = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
-		append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), "serve")
+		append(append(common, "DATABASE_URL="+orderDB, "HTTP_ADDR="+addr), orderEnv...), "serve")
 	s.payment = testenv.Start(t, testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
 		append(common, "DATABASE_URL="+paymentDB, "GATEWAY_APPROVE_LIMIT=10000", "PAYMENT_HTTP_ADDR="+freeAddr(t)), "serve")
 	testenv.Eventually(t, 30*time.Second, "the order API up", func() bool {

@@ -149,9 +149,12 @@ func fillBacklog(b *testing.B, pool *pgxpool.Pool, n int) {
 }
 
 func runForwarder(b testing.TB, pool *pgxpool.Pool, brokers []string, poll time.Duration, batch int) (stop func()) {
-	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: poll, BatchSize: batch,
-	})
+	return runForwarderWith(b, outbox.ForwarderConfig{DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: poll, BatchSize: batch})
+}
+
+// runForwarderWith runs a forwarder of cfg until stop is called.
+func runForwarderWith(b testing.TB, cfg outbox.ForwarderConfig) (stop func()) {
+	f, err := outbox.NewForwarder(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
