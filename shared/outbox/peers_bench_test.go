@@ -73,7 +73,7 @@ const watermillTopic = "events"
 
 // BenchmarkPeers measures, per run and for each relay: the drain of a 200k
 // backlog (and of 1M for the two fastest), CPU per 1,000 events and peak
-// RSS while draining, the idle cost after it, commit-to-Kafka latency at a
+// RSS while draining, the idle cost, commit-to-Kafka latency at a
 // steady 2,000 and 10,000 events/s, and what a write transaction held open
 // in another database of the server does to events committed meanwhile.
 func BenchmarkPeers(b *testing.B) {
@@ -81,10 +81,18 @@ func BenchmarkPeers(b *testing.B) {
 		b.Skip("the peer benchmarks need their own PostgreSQL server and Kafka cluster: run go tool task bench-peers")
 	}
 	cluster := testenv.KafkaCluster(b)
-	printPeersEnvironment(b)
+	printEnvironment.Do(func() { printPeersEnvironment(b) })
+	relays := append(slices.Clone(peerRelays), relayForwarder1000)
+	if v := os.Getenv("BENCH_PEERS_DRAIN_ONLY"); v != "" {
+		relays = strings.Split(v, ",") // a profile of some relays' drain
+	}
 	for range b.N {
 		m := metrics{}
-		drain := drainPhase(b, cluster, peerBacklog(b), append(slices.Clone(peerRelays), relayForwarder1000), m, true)
+		drain := drainPhase(b, cluster, peerBacklog(b), relays, m, true)
+		if len(relays) != len(peerRelays)+1 {
+			m.report(b)
+			continue
+		}
 		delete(drain, relayForwarder1000)
 		// The two fastest of this run drain 1M as well.
 		fastest := slices.Clone(peerRelays)
@@ -164,9 +172,6 @@ func drainPhase(b *testing.B, cluster *kafkacluster.Cluster, n int, relays []str
 		if costs {
 			m.set(relay, "drain_cpu_ms/1k_events", float64((cpu1-cpu0).Microseconds())/float64(relayed))
 			m.set(relay, "peak_rss_MiB", r.peakRSS(b))
-			cpuPerSecond, txPerSecond := idleCosts(b, r, url)
-			m.set(relay, "idle_cpu_ms/s", cpuPerSecond)
-			m.set(relay, "idle_tx/s", txPerSecond)
 		}
 		r.stop(b)
 	}
@@ -196,6 +201,10 @@ func latencyPhase(b *testing.B, cluster *kafkacluster.Cluster, relay string, m m
 	if _, missing := measureLatencyOf(b, brokers, peerTopic, 100, 1, write); missing > 0 {
 		b.Fatalf("%s: %d of 100 events never reached Kafka", relay, missing)
 	}
+	// Idle now: it has relayed everything, and has warmed up.
+	cpuPerSecond, txPerSecond := idleCosts(b, r, url)
+	m.set(relay, "idle_cpu_ms/s", cpuPerSecond)
+	m.set(relay, "idle_tx/s", txPerSecond)
 	// A write transaction held open for 3 s in another database of the
 	// server while events are appended at 200/s for 6 s: how late are
 	// they, and does any never arrive?
@@ -254,7 +263,10 @@ func startRelay(b *testing.B, relay string, pool *pgxpool.Pool, url string, brok
 		return startDebezium(b, url, brokers)
 	}
 	// The test binary again, running TestPeerRelayProcess alone.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPeerRelayProcess$", "-test.bench=^$", "-test.timeout=0")
+	// PEER_TEST_FLAGS_RELAY go to that relay's test binary, such as
+	// -test.blockprofile=FILE for where it waits.
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestPeerRelayProcess$", "-test.bench=^$", "-test.timeout=0"},
+		strings.Fields(os.Getenv("PEER_TEST_FLAGS_"+strings.ToUpper(relay)))...)...)
 	cmd.Env = append(os.Environ(), "PEER_RELAY="+relay, "PEER_DATABASE_URL="+url, "PEER_BROKERS="+strings.Join(brokers, ","))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -569,7 +581,7 @@ func waitDrained(b *testing.B, adm *kadm.Client, base, n int64, r relayProcess) 
 	}
 }
 
-// idleCosts waits 11 s for a drained relay to settle, then returns its CPU
+// idleCosts waits 11 s for a relay with nothing to relay to settle, then returns its CPU
 // milliseconds and the transactions of its database per second over 10 s
 // (pg_stat_database, read from another database: an idle backend reports
 // its counts up to 10 s late, so the drain's are all in before the window).
@@ -633,6 +645,11 @@ func holdTransaction(b *testing.B, wait, hold time.Duration) func() {
 	}()
 	return func() { <-done }
 }
+
+// printEnvironment prints the versions once: go test calls a benchmark
+// function once per -count, and a line printed after the benchmark's name
+// would split its result line.
+var printEnvironment sync.Once
 
 // printPeersEnvironment prints the versions the table's header names, as
 // lines benchtable reads ("peers: NAME: VERSION").

@@ -54,7 +54,9 @@ func peerEnvironment(r io.Reader) ([][2]string, error) {
 	s := bufio.NewScanner(r)
 	for s.Scan() {
 		if rest, ok := strings.CutPrefix(s.Text(), "peers: "); ok {
-			if name, version, ok := strings.Cut(rest, ": "); ok {
+			name, version, ok := strings.Cut(rest, ": ")
+			seen := slices.ContainsFunc(env, func(e [2]string) bool { return e[0] == name })
+			if ok && !seen { // every run prints them
 				env = append(env, [2]string{name, strings.TrimSpace(version)})
 			}
 		}
