@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Starts the PostgreSQL cluster the peer benchmarks (`go tool task bench-peers`)
 # and the Debezium check run on: a second cluster of the installed PostgreSQL
-# (Debian's pg_createcluster), named bench, on 127.0.0.1:${BENCH_PG_PORT:-5440},
+# (Debian's pg_createcluster), named peers, on 127.0.0.1:${BENCH_PG_PORT:-5440},
 # with wal_level=logical, which Debezium's logical decoding needs. The main
 # cluster on 5432 is left as it is (changing wal_level needs a restart).
 # Local TCP connections are trusted, replication ones included: a benchmark
 # server with throw-away data. Safe to run again: it creates, configures and
-# starts only what is missing, and prints the server's URL.
+# starts only what is missing, and prints the server's URL. (The name sorts
+# after main: scripts/setup.sh manages the first cluster pg_lsclusters lists.)
 set -euo pipefail
 
 port=${BENCH_PG_PORT:-5440}
-name=bench
+name=peers
 log() { echo "bench-postgres: $*" >&2; }
 die() { echo "bench-postgres: $*" >&2; exit 1; }
 
