@@ -81,7 +81,7 @@ func BenchmarkPeers(b *testing.B) {
 		b.Skip("the peer benchmarks need their own PostgreSQL server and Kafka cluster: run go tool task bench-peers")
 	}
 	cluster := testenv.KafkaCluster(b)
-	printEnvironment.Do(func() { printPeersEnvironment(b) })
+	printEnvironment.Do(func() { printPeersEnvironment(b, len(cluster.Nodes)) })
 	relays := append(slices.Clone(peerRelays), relayForwarder1000)
 	if v := os.Getenv("BENCH_PEERS_DRAIN_ONLY"); v != "" {
 		relays = strings.Split(v, ",") // a profile of some relays' drain
@@ -653,7 +653,7 @@ var printEnvironment sync.Once
 
 // printPeersEnvironment prints the versions the table's header names, as
 // lines benchtable reads ("peers: NAME: VERSION").
-func printPeersEnvironment(b *testing.B) {
+func printPeersEnvironment(b *testing.B, nodes int) {
 	java, err := kafkacluster.Java()
 	if err != nil {
 		b.Fatal(err)
@@ -666,8 +666,8 @@ func printPeersEnvironment(b *testing.B) {
 		_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&pg)
 		conn.Close(ctx)
 	}
-	fmt.Printf("peers: Go: %s\npeers: PostgreSQL: %s\npeers: Kafka: %s (3 nodes, KRaft)\npeers: Debezium: %s\npeers: Java: %s\npeers: cores: %d\n",
-		strings.TrimPrefix(runtime.Version(), "go"), pg, kafkacluster.KafkaVersion, kafkaconnect.DebeziumVersion, strings.TrimSpace(javaVersion), runtime.NumCPU())
+	fmt.Printf("peers: Go: %s\npeers: PostgreSQL: %s\npeers: Kafka: %s (%d nodes, KRaft)\npeers: Debezium: %s\npeers: Java: %s\npeers: cores: %d\n",
+		strings.TrimPrefix(runtime.Version(), "go"), pg, kafkacluster.KafkaVersion, nodes, kafkaconnect.DebeziumVersion, strings.TrimSpace(javaVersion), runtime.NumCPU())
 }
 
 func count(n int) string {
