@@ -206,10 +206,10 @@ func nodePorts(count, first int) ([]Node, error) {
 		nodes[i] = Node{ID: i + 1, Port: first + i, ControllerPort: first + 100 + i}
 		if first == 0 {
 			var err error
-			if nodes[i].Port, err = freePort(); err != nil {
+			if nodes[i].Port, err = FreePort(); err != nil {
 				return nil, err
 			}
-			if nodes[i].ControllerPort, err = freePort(); err != nil {
+			if nodes[i].ControllerPort, err = FreePort(); err != nil {
 				return nil, err
 			}
 		}
@@ -217,7 +217,8 @@ func nodePorts(count, first int) ([]Node, error) {
 	return nodes, nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

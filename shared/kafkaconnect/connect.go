@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -98,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := kafkacluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -307,15 +306,6 @@ func writeProperties(from, to string, settings map[string]string) (map[string]st
 func mustRead(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func firstLine(s string) string {
