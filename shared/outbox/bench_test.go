@@ -259,9 +259,9 @@ func waitForOffset(b *testing.B, pool *pgxpool.Pool, group string, want int64) {
 // after the first second.
 func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic string, rate, seconds int) []float64 {
 	b.Helper()
-	latencies, missing := measureLatencyOf(b, brokers, topic, rate, seconds, appendMeasured(pool, topic))
-	if missing > 0 {
-		b.Fatalf("received %d of %d events", rate*seconds-missing, rate*seconds)
+	latencies, written, missing := measureLatencyOf(b, brokers, topic, rate, seconds, appendMeasured(pool, topic))
+	if missing > 0 || written < rate*seconds {
+		b.Fatalf("wrote %d of %d events, received %d", written, rate*seconds, written-missing)
 	}
 	return latencies
 }
@@ -278,11 +278,12 @@ func appendMeasured(pool *pgxpool.Pool, prefix string) func(ctx context.Context,
 // measureLatencyOf calls write (which commits one event and returns its id)
 // rate times per second for seconds, from rate/250 goroutines (1 to 32:
 // one writer cannot commit 2,000 transactions a second here, several share
-// the server's WAL flushes), and reads topic from its end meanwhile. It returns the time from
-// each commit to the record being readable, in ms, for the events written
-// after the first second, and how many events were still missing from
-// Kafka 10 s after the last commit.
-func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, seconds int, write func(ctx context.Context, i int) (string, error)) (latencies []float64, missing int) {
+// the server's WAL flushes), and reads topic from its end meanwhile. Writers
+// slower than rate stop after twice the time. It returns the time from each
+// commit to the record being readable, in ms, for the events written after
+// the first second, how many events were written, and how many of those
+// were still missing from Kafka 10 s after the last commit.
+func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, seconds int, write func(ctx context.Context, i int) (string, error)) (latencies []float64, written, missing int) {
 	b.Helper()
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchMaxWait(10*time.Millisecond))
 	if err != nil {
@@ -312,15 +313,20 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 	total := rate * seconds
 	workers := min(32, max(1, rate/250))
 	start := time.Now()
+	writing, stopWriting := context.WithTimeout(ctx, 2*time.Duration(seconds)*time.Second)
+	defer stopWriting()
 	for w := range workers {
 		writers.Add(1)
 		go func() {
 			defer writers.Done()
 			for i := w; i < total; i += workers {
 				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-				id, err := write(ctx, i)
+				if writing.Err() != nil {
+					return
+				}
+				id, err := write(writing, i)
 				if err != nil {
-					if ctx.Err() == nil {
+					if writing.Err() == nil {
 						b.Error(err)
 					}
 					return
@@ -331,17 +337,20 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 			}
 		}()
 	}
-	written := make(chan struct{})
+	allWritten := make(chan struct{})
 	go func() {
 		writers.Wait()
-		close(written)
+		close(allWritten)
 	}()
 	received := map[string]time.Time{}
 	var giveUp <-chan time.Time
-	for len(received) < total && ctx.Err() == nil {
+	for ctx.Err() == nil {
+		if giveUp != nil && len(received) >= len(committedSoFar(&mu, &committed)) {
+			break
+		}
 		select {
-		case <-written:
-			giveUp, written = time.After(10*time.Second), nil
+		case <-allWritten:
+			giveUp, allWritten = time.After(10*time.Second), nil
 		case <-giveUp:
 			cancel()
 		default:
@@ -367,5 +376,11 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 			latencies = append(latencies, float64(at.Sub(c.at).Microseconds())/1000)
 		}
 	}
-	return latencies, missing + total - len(committed)
+	return latencies, len(committed), missing
+}
+
+func committedSoFar[T any](mu *sync.Mutex, committed *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	return *committed
 }

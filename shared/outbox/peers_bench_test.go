@@ -198,7 +198,7 @@ func latencyPhase(b *testing.B, cluster *kafkacluster.Cluster, relay string, m m
 	brokers := cluster.Brokers()
 	// Whatever the relay still has to do at start (its first reads, the
 	// connector's first poll) ends before the measurement.
-	if _, missing := measureLatencyOf(b, brokers, peerTopic, 100, 1, write); missing > 0 {
+	if _, _, missing := measureLatencyOf(b, brokers, peerTopic, 100, 1, write); missing > 0 {
 		b.Fatalf("%s: %d of 100 events never reached Kafka", relay, missing)
 	}
 	// Idle now: it has relayed everything, and has warmed up.
@@ -209,15 +209,15 @@ func latencyPhase(b *testing.B, cluster *kafkacluster.Cluster, relay string, m m
 	// server while events are appended at 200/s for 6 s: how late are
 	// they, and does any never arrive?
 	hold := holdTransaction(b, 1*time.Second, 3*time.Second)
-	latencies, missing := measureLatencyOf(b, brokers, peerTopic, 200, 6, write)
+	latencies, _, missing := measureLatencyOf(b, brokers, peerTopic, 200, 6, write)
 	hold()
 	m.set(relay, "held_tx_max_ms", slices.Max(append(latencies, 0)))
 	m.set(relay, "held_tx_missing_events", float64(missing))
 	for _, rate := range []int{2000, 10000} {
 		name := fmt.Sprintf("%dk", rate/1000)
 		start := time.Now()
-		latencies, missing := measureLatencyOf(b, brokers, peerTopic, rate, 5, write)
-		m.set(relay, "append_rate_"+name+"_events/s", float64(rate*5)/time.Since(start).Seconds())
+		latencies, written, missing := measureLatencyOf(b, brokers, peerTopic, rate, 5, write)
+		m.set(relay, "append_rate_"+name+"_events/s", float64(written)/time.Since(start).Seconds())
 		if missing > 0 {
 			// It fell behind: no percentiles of the events it did relay,
 			// and no higher rate.
