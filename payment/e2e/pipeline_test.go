@@ -26,6 +26,7 @@ import (
 
 type system struct {
 	orderURL       string
+	orderDB        string
 	brokers        []string
 	orderPool      *pgxpool.Pool
 	paymentPool    *pgxpool.Pool
@@ -39,8 +40,15 @@ type system struct {
 // the gateway approves up to 100.00. env is added to both processes'.
 func start(t testing.TB, env ...string) *system {
 	t.Helper()
+	return startWith(t, nil, env...)
+}
+
+// startWith is start with orderEnv added to the order service's environment
+// alone.
+func startWith(t testing.TB, orderEnv []string, env ...string) *system {
+	t.Helper()
 	s := newSystem(t, env...)
-	s.order, s.orderURL = s.runOrder(t)
+	s.order, s.orderURL = s.runOrder(t, orderEnv...)
 	s.payment = s.runPayment(t)
 	return s
 }
@@ -54,7 +62,7 @@ func newSystem(t testing.TB, env ...string) *system {
 	brokers := testenv.Kafka(t)
 	common := append([]string{"KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}, env...)
 	return &system{
-		brokers: brokers, orderPool: orderPool, paymentPool: paymentPool,
+		brokers: brokers, orderDB: orderDB, orderPool: orderPool, paymentPool: paymentPool,
 		orderBin:   testenv.Build(t, "github.com/es-outbox/reference/order/cmd/order"),
 		paymentBin: testenv.Build(t, "github.com/es-outbox/reference/payment/cmd/payment"),
 		orderEnv:   append(slices.Clone(common), "DATABASE_URL="+orderDB),

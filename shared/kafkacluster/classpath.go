@@ -37,11 +37,20 @@ func CacheDir() string {
 
 // Classpath returns the broker's classpath ("DIR/*"), resolving the jars
 // with Maven the first time (about a minute, 55 MB) and from the cache
-// after that. The cache is keyed by the pom's content, so a new pin
-// resolves anew.
+// after that.
 func Classpath(ctx context.Context, log io.Writer) (string, error) {
+	return ResolveJars(ctx, log, "kafka-"+KafkaVersion, pom)
+}
+
+// ResolveJars returns the classpath ("DIR/*") of the jars a pom names and
+// their dependencies, resolved from Maven Central with Maven
+// (dependency:copy-dependencies) into CacheDir()/NAME-HASH the first time
+// and taken from there after that. HASH is of the pom's content, so a new
+// pin resolves anew. name says what the jars are, in the cache and in the
+// progress line log receives.
+func ResolveJars(ctx context.Context, log io.Writer, name string, pom []byte) (string, error) {
 	sum := sha256.Sum256(pom)
-	dir := filepath.Join(CacheDir(), "kafka-"+KafkaVersion+"-"+hex.EncodeToString(sum[:4]))
+	dir := filepath.Join(CacheDir(), name+"-"+hex.EncodeToString(sum[:4]))
 	libs := filepath.Join(dir, "libs")
 	done := filepath.Join(dir, "resolved")
 	if _, err := os.Stat(done); err == nil {
@@ -49,7 +58,7 @@ func Classpath(ctx context.Context, log io.Writer) (string, error) {
 	}
 	mvn, err := exec.LookPath("mvn")
 	if err != nil {
-		return "", errors.New("kafkacluster: Maven (mvn) is not installed; it fetches the Kafka broker from Maven Central (Debian: apt-get install maven)")
+		return "", fmt.Errorf("kafkacluster: Maven (mvn) is not installed; it fetches %s from Maven Central (Debian: apt-get install maven)", name)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -58,11 +67,11 @@ func Classpath(ctx context.Context, log io.Writer) (string, error) {
 		return "", err
 	}
 	_ = os.RemoveAll(libs)
-	fmt.Fprintf(log, "kafkacluster: resolving Apache Kafka %s from Maven Central into %s (once)\n", KafkaVersion, dir)
+	fmt.Fprintf(log, "kafkacluster: resolving %s from Maven Central into %s (once)\n", name, dir)
 	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", filepath.Join(dir, "pom.xml"),
 		"dependency:copy-dependencies", "-DoutputDirectory="+libs)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("kafkacluster: mvn dependency:copy-dependencies: %v: %s", err, lastLines(string(out), 5))
+		return "", fmt.Errorf("kafkacluster: mvn dependency:copy-dependencies for %s: %v: %s", name, err, lastLines(string(out), 5))
 	}
 	if err := os.WriteFile(done, nil, 0o644); err != nil {
 		return "", err
@@ -70,8 +79,8 @@ func Classpath(ctx context.Context, log io.Writer) (string, error) {
 	return libs + "/*", nil
 }
 
-// javaCommand finds java: JAVA_HOME's, else the one on PATH.
-func javaCommand() (string, error) {
+// Java finds the java command: JAVA_HOME's, else the one on PATH.
+func Java() (string, error) {
 	if home := os.Getenv("JAVA_HOME"); home != "" {
 		if java := filepath.Join(home, "bin", "java"); isExecutable(java) {
 			return java, nil
@@ -79,7 +88,7 @@ func javaCommand() (string, error) {
 	}
 	java, err := exec.LookPath("java")
 	if err != nil {
-		return "", errors.New("kafkacluster: Java is not installed; the Kafka broker needs Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)")
+		return "", errors.New("kafkacluster: Java is not installed; the Kafka broker and Kafka Connect need Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)")
 	}
 	return java, nil
 }

@@ -82,6 +82,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("kafkacluster: Config.Dir is required")
 	}
+	// Absolute, so that a node's command line names the same path whoever
+	// opens the cluster, from any directory (Running looks for it).
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("kafkacluster: %w", err)
+	}
+	cfg.Dir = dir
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3
 	}
@@ -97,14 +104,6 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	// Absolute, so that the nodes' files are the same whatever the working
-	// directory of whoever starts or checks a node later (a test runs in its
-	// package's directory).
-	dir, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Dir = dir
 	c, err := Open(cfg.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -143,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 func Open(dir string) (*Cluster, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafkacluster: %w", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
@@ -158,7 +157,7 @@ func Open(dir string) (*Cluster, error) {
 
 // create writes the nodes' configuration and formats their storage.
 func create(ctx context.Context, cfg Config) (*Cluster, error) {
-	java, err := javaCommand()
+	java, err := Java()
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +241,16 @@ func freePorts(count int) (int, error) {
 		}
 	}
 	return 0, errors.New("kafkacluster: no free ports between 20000 and 32100")
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // writeConfig writes a node's server.properties and log4j2 configuration.

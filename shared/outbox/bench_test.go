@@ -9,7 +9,6 @@ package outbox_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"syscall"
@@ -51,7 +50,7 @@ func BenchmarkBacklog(b *testing.B) {
 		}
 
 		start := time.Now()
-		stop := runForwarder(b, pool, brokers, "", 10*time.Millisecond, 1000)
+		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 1000)
 		waitForOffset(b, pool, "forwarder", last)
 		forwarder := float64(events) / time.Since(start).Seconds()
 		stop()
@@ -76,7 +75,7 @@ func BenchmarkLatency(b *testing.B) {
 		pool, _ := testenv.Database(b, eventstore.Migrations)
 		brokers := testenv.Kafka(b)
 
-		stop := runForwarder(b, pool, brokers, "", 10*time.Millisecond, 100)
+		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 100)
 		fwd := measureLatency(b, pool, brokers, "order.events", rate, seconds)
 		stop()
 		// The raw relay starts where the forwarder ended, on its own topic.
@@ -104,7 +103,7 @@ func BenchmarkIdle(b *testing.B) {
 		pool, _ := testenv.Database(b, eventstore.Migrations)
 		brokers := testenv.Kafka(b)
 
-		stop := runForwarder(b, pool, brokers, "", 20*time.Millisecond, 100)
+		stop := runForwarder(b, pool, brokers, 20*time.Millisecond, 100)
 		fwdCPU, fwdQueries := idleCost(pool, idle)
 		stop()
 		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
@@ -149,11 +148,13 @@ func fillBacklog(b testing.TB, pool *pgxpool.Pool, n int) {
 	}
 }
 
-// runForwarder runs a forwarder in group ("" for the default) until stop.
-func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, group string, poll time.Duration, batch int) (stop func()) {
-	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, ConsumerGroup: group, PollInterval: poll, BatchSize: batch,
-	})
+func runForwarder(b testing.TB, pool *pgxpool.Pool, brokers []string, poll time.Duration, batch int) (stop func()) {
+	return runForwarderWith(b, outbox.ForwarderConfig{DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: poll, BatchSize: batch})
+}
+
+// runForwarderWith runs a forwarder of cfg until stop is called.
+func runForwarderWith(b testing.TB, cfg outbox.ForwarderConfig) (stop func()) {
+	f, err := outbox.NewForwarder(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func runForwarder(b *testing.B, pool *pgxpool.Pool, brokers []string, group stri
 
 // runRawRelay is the baseline: what a hand-written relay does with the same
 // table, visibility rule and offsets, sending a whole batch per produce call.
-func runRawRelay(b *testing.B, pool *pgxpool.Pool, brokers []string, group, topic string, poll time.Duration) (stop func()) {
+func runRawRelay(b testing.TB, pool *pgxpool.Pool, brokers []string, group, topic string, poll time.Duration) (stop func()) {
 	producer, err := kafka.NewOrderedProducer(brokers, "raw-relay") // the forwarder's client, so that the designs are compared
 	if err != nil {
 		b.Fatal(err)
@@ -258,67 +259,128 @@ func waitForOffset(b *testing.B, pool *pgxpool.Pool, group string, want int64) {
 // after the first second.
 func measureLatency(b *testing.B, pool *pgxpool.Pool, brokers []string, topic string, rate, seconds int) []float64 {
 	b.Helper()
-	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(10*time.Millisecond))
+	latencies, written, missing := measureLatencyOf(b, brokers, topic, rate, seconds, appendMeasured(pool, topic))
+	if missing > 0 || written < rate*seconds {
+		b.Fatalf("wrote %d of %d events, received %d", written, rate*seconds, written-missing)
+	}
+	return latencies
+}
+
+// appendMeasured appends an event to a stream of its own (prefix-ID), in a
+// transaction of its own, and returns its id.
+func appendMeasured(pool *pgxpool.Pool, prefix string) func(ctx context.Context, i int) (string, error) {
+	return func(ctx context.Context, _ int) (string, error) {
+		e := eventstore.Event{ID: uuid.NewString(), Type: "order.Measured", SchemaVersion: 1, Payload: []byte(`{}`)}
+		return e.ID, eventstore.Append(ctx, pool, prefix+"-"+e.ID, 0, eventstore.Context{}, e)
+	}
+}
+
+// measureLatencyOf calls write (which commits one event and returns its id)
+// rate times per second for seconds, from rate/250 goroutines (1 to 32:
+// one writer cannot commit 2,000 transactions a second here, several share
+// the server's WAL flushes), and reads topic from its end meanwhile. Writers
+// slower than rate stop after twice the time. It returns the time from each
+// commit to the record being readable, in ms, for the events written after
+// the first second, how many events were written, and how many of those
+// were still missing from Kafka 10 s after the last commit.
+func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, seconds int, write func(ctx context.Context, i int) (string, error)) (latencies []float64, written, missing int) {
+	b.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchMaxWait(10*time.Millisecond))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+30)*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
 	defer cancel()
+	ends, err := kadm.NewClient(client).ListEndOffsets(ctx, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	client.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
 
 	type commit struct {
+		i  int
 		id string
 		at time.Time
 	}
-	var mu sync.Mutex
-	var committed []commit
+	var (
+		mu        sync.Mutex
+		committed []commit
+		writers   sync.WaitGroup
+	)
 	total := rate * seconds
-	go func() {
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		for range total {
-			<-tick.C
-			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Measured", SchemaVersion: 1, Payload: []byte(`{}`)}
-			if err := eventstore.Append(ctx, pool, fmt.Sprint(topic, "-", e.ID), 0, eventstore.Context{}, e); err != nil {
-				if ctx.Err() == nil {
-					b.Error(err)
+	workers := min(32, max(1, rate/250))
+	start := time.Now()
+	writing, stopWriting := context.WithTimeout(ctx, 2*time.Duration(seconds)*time.Second)
+	defer stopWriting()
+	for w := range workers {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := w; i < total; i += workers {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+				if writing.Err() != nil {
+					return
 				}
-				return
+				id, err := write(writing, i)
+				if err != nil {
+					if writing.Err() == nil {
+						b.Error(err)
+					}
+					return
+				}
+				mu.Lock()
+				committed = append(committed, commit{i, id, time.Now()})
+				mu.Unlock()
 			}
-			mu.Lock()
-			committed = append(committed, commit{e.ID, time.Now()})
-			mu.Unlock()
-		}
-	}()
-	// The topic may hold records of an earlier measurement: count only the
-	// events this one committed.
-	received := map[string]time.Time{}
-	arrived := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, c := range committed {
-			if _, ok := received[c.id]; ok {
-				n++
-			}
-		}
-		return n
+		}()
 	}
-	for arrived() < total && ctx.Err() == nil {
-		fetches := client.PollFetches(ctx)
+	allWritten := make(chan struct{})
+	go func() {
+		writers.Wait()
+		close(allWritten)
+	}()
+	received := map[string]time.Time{}
+	var giveUp <-chan time.Time
+	for ctx.Err() == nil {
+		if giveUp != nil && len(received) >= len(committedSoFar(&mu, &committed)) {
+			break
+		}
+		select {
+		case <-allWritten:
+			giveUp, allWritten = time.After(10*time.Second), nil
+		case <-giveUp:
+			cancel()
+		default:
+		}
+		poll, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+		fetches := client.PollFetches(poll)
+		stop()
 		now := time.Now()
 		fetches.EachRecord(func(r *kgo.Record) { received[testenv.Header(r, "event_id")] = now })
 	}
-	if n := arrived(); n < total {
-		b.Fatalf("received %d of %d events", n, total)
-	}
+	cancel()
+	writers.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	// The first second warms up connections and topic metadata; skip it.
-	var latencies []float64
-	for _, c := range committed[rate:] {
-		latencies = append(latencies, float64(received[c.id].Sub(c.at).Microseconds())/1000)
+	for _, c := range committed {
+		at, ok := received[c.id]
+		if !ok {
+			missing++
+			continue
+		}
+		if c.i >= rate {
+			latencies = append(latencies, float64(at.Sub(c.at).Microseconds())/1000)
+		}
 	}
-	return latencies
+	return latencies, len(committed), missing
+}
+
+func committedSoFar[T any](mu *sync.Mutex, committed *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	return *committed
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -42,7 +43,8 @@ func BenchmarkProducerSettings(b *testing.B) {
 			group := "latency_" + s.name
 			startFrom(b, pool, group, from)
 			restore := outbox.SetProducerOptions(s.opts...)
-			stop := runForwarder(b, pool, brokers, group, 10*time.Millisecond, 100)
+			stop := runForwarderWith(b, outbox.ForwarderConfig{DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes,
+				ConsumerGroup: group, PollInterval: 10 * time.Millisecond, BatchSize: 100})
 			lat := measureLatency(b, pool, brokers, "order.events", latencyRate(), 5)
 			stop()
 			restore()
@@ -64,7 +66,8 @@ func BenchmarkProducerSettings(b *testing.B) {
 			startFrom(b, pool, group, from)
 			restore := outbox.SetProducerOptions(s.opts...)
 			start := time.Now()
-			stop := runForwarder(b, pool, brokers, group, 10*time.Millisecond, 1000)
+			stop := runForwarderWith(b, outbox.ForwarderConfig{DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes,
+				ConsumerGroup: group, PollInterval: 10 * time.Millisecond, BatchSize: 1000})
 			waitForOffset(b, pool, group, last)
 			b.ReportMetric(backlog/time.Since(start).Seconds(), s.name+"_events/s")
 			stop()

@@ -6,11 +6,16 @@
 // without ratio.
 //
 //	go test -run '^$' -bench . -benchtime 1x -count 3 PACKAGES | go run ./shared/cmd/benchtable
+//
+// With --peers it prints the table of the peer benchmarks (BenchmarkPeers,
+// `go tool task bench-peers`) instead: the relays as columns (see peers.go).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -218,14 +223,43 @@ func postgresVersion() string {
 }
 
 func main() {
-	benchmarks, cpu, err := parse(os.Stdin)
+	peers := flag.Bool("peers", false, "the peer benchmarks' table (BenchmarkPeers): relays as columns, the forwarder's ratios to Debezium and to the raw relay")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go test -bench ... | benchtable [--peers]\n\nReads go test -bench output on stdin and prints one Markdown table of medians.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	input, err := io.ReadAll(os.Stdin)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchtable:", err)
-		os.Exit(1)
+		fail(err)
+	}
+	benchmarks, cpu, err := parse(bytes.NewReader(input))
+	if err != nil {
+		fail(err)
+	}
+	if *peers {
+		env, err := peerEnvironment(bytes.NewReader(input))
+		if err != nil {
+			fail(err)
+		}
+		header := fmt.Sprintf("%s: %d cores (%s)", time.Now().Format("2006-01-02"), runtime.NumCPU(), cpu)
+		for _, e := range env {
+			if e[0] != "cores" {
+				header += fmt.Sprintf(", %s %s", e[0], e[1])
+			}
+		}
+		runs := maxRuns(benchmarks)
+		writePeers(os.Stdout, header+fmt.Sprintf("; medians of %d runs (range in brackets)", runs), runs, peerRows(benchmarks))
+		return
 	}
 	header := fmt.Sprintf("%s: %d cores (%s), Go %s, PostgreSQL %s; medians of %d runs",
 		time.Now().Format("2006-01-02"), runtime.NumCPU(), cpu, strings.TrimPrefix(runtime.Version(), "go"), postgresVersion(), maxRuns(benchmarks))
 	write(os.Stdout, header, rows(benchmarks))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "benchtable:", err)
+	os.Exit(1)
 }
 
 func maxRuns(benchmarks []*benchmark) int {

@@ -67,3 +67,34 @@ BenchmarkX-2   	       1	  5 ns/op	  20 baseline_events/s	 16 events/s	 8 p50_ms
 		t.Errorf("p50_ms row %+v, want median 8 without baseline", p)
 	}
 }
+
+// The peer table: relays as columns, per-run ratios of the forwarder to
+// Debezium and to the raw relay, a metric missing in a run said so.
+func TestPeersTable(t *testing.T) {
+	input := `peers: Go: 1.26.11
+peers: Kafka: 4.3.1 (3 nodes, KRaft)
+BenchmarkPeers-2   	       1	  5 ns/op	 100 forwarder.drain_200k_events/s	 10 debezium.drain_200k_events/s	 200 raw.drain_200k_events/s	 3 watermill.behind_2k_events
+peers: Go: 1.26.11
+BenchmarkPeers-2   	       1	  5 ns/op	 300 forwarder.drain_200k_events/s	 50 debezium.drain_200k_events/s	 400 raw.drain_200k_events/s
+BenchmarkPeers-2   	       1	  5 ns/op	 200 forwarder.drain_200k_events/s	 40 debezium.drain_200k_events/s	 250 raw.drain_200k_events/s
+`
+	benchmarks, _, err := parse(strings.NewReader(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := peerEnvironment(strings.NewReader(input))
+	if err != nil || fmt.Sprint(env) != "[[Go 1.26.11] [Kafka 4.3.1 (3 nodes, KRaft)]]" {
+		t.Errorf("environment %v, %v", env, err)
+	}
+	var out bytes.Buffer
+	writePeers(&out, "header", 3, peerRows(benchmarks))
+	for _, row := range []string{
+		// ratios 10, 6, 5 and 0.5, 0.75, 0.8: medians of the per-run ratios.
+		"| Drain of a 200k backlog, events/s | 200 (100–300) | — | 40.0 (10.0–50.0) | — | 250 (200–400) | 6.00 (5.00–10.00) | 0.75 (0.50–0.80) |",
+		"| At 2,000 events/s: fell behind, events not in Kafka 10 s after the last commit | — | — | — | 3.00, 1 of 3 runs | — | — | — |",
+	} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("the table lacks the row\n%s\nin\n%s", row, out.String())
+		}
+	}
+}
