@@ -319,7 +319,7 @@ const peerRelayReady = "relay running"
 func TestPeerRelayProcess(t *testing.T) {
 	relay := os.Getenv("PEER_RELAY")
 	if relay == "" {
-		t.Skip("the relay process of BenchmarkPeers")
+		return // an ordinary test run: nothing to do, and no skip to report
 	}
 	url, brokers := os.Getenv("PEER_DATABASE_URL"), strings.Split(os.Getenv("PEER_BROKERS"), ",")
 	ctx := context.Background()
