@@ -340,10 +340,37 @@ func (c *Cluster) StartNode(id int) error {
 	if err != nil {
 		return err
 	}
-	if err := c.launch(id); err != nil {
-		return err
+	// A node killed a moment ago may leave a port it listened on unusable
+	// for a while (seen: "Address already in use" on the controller port a
+	// few seconds after kill -9); such a start is tried again for a minute.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		logSize := fileSize(c.path(id, "server.log"))
+		if err := c.launch(id); err != nil {
+			return err
+		}
+		err := c.waitListening(n)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(readFrom(c.path(id, "server.log"), logSize), "Address already in use") {
+			return err
+		}
+		fmt.Fprintf(c.log, "kafkacluster: node %d: a port is still in use; starting it again\n", id)
 	}
-	return c.waitListening(n)
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readFrom returns the file from offset on.
+func readFrom(path string, offset int64) string {
+	b := []byte(readFile(path))
+	if offset > int64(len(b)) {
+		return ""
+	}
+	return string(b[offset:])
 }
 
 // launch starts node id's process unless it runs.
