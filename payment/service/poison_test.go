@@ -64,7 +64,7 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 	e.produce(t, "order-"+orderID, payload, headers)
 
 	var entries []poison.Entry
-	testenv.Eventually(t, 30*time.Second, "the failing message in the poison store", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the failing message in the poison store", func() bool {
 		entries = e.poisonEntries(t, poison.StatusNew)
 		return len(entries) > 0
 	})
@@ -84,7 +84,7 @@ func TestPoisonedMessageRequeuedAfterTheFixIsChargedOnce(t *testing.T) {
 	if err != nil || len(outcomes) != 1 || outcomes[0].Result != poisonapp.Requeued {
 		t.Fatalf("requeue = %+v, %v; want requeued", outcomes, err)
 	}
-	testenv.Eventually(t, 30*time.Second, "the requeued order charged", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the requeued order charged", func() bool {
 		return len(e.paymentEvents(t, orderID)) == 2
 	})
 	var ledger int
@@ -153,7 +153,7 @@ func TestRequeueReturnsAMessageToItsOriginalPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	var entries []poison.Entry
-	testenv.Eventually(t, 30*time.Second, "the record in the poison store", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the record in the poison store", func() bool {
 		entries = e.poisonEntries(t, poison.StatusNew)
 		return len(entries) == 1
 	})

@@ -150,7 +150,7 @@ func TestOrderPlacedIsChargedOrDeclinedByAmount(t *testing.T) {
 	declined, payload, headers := orderPlaced(t, 50_000)
 	e.produce(t, "order-"+declined, payload, headers)
 
-	testenv.Eventually(t, 30*time.Second, "both payments decided", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "both payments decided", func() bool {
 		return len(e.paymentEvents(t, approved)) == 2 && len(e.paymentEvents(t, declined)) == 2
 	})
 	if got := e.paymentEvents(t, approved); got[1] != contracts.PaymentSucceededType {
@@ -181,7 +181,7 @@ func TestRefusedOrdersAreDeclinedWithAReasonNotPoisoned(t *testing.T) {
 	e.produce(t, "order-"+usd, payload, headers)
 
 	reasons := map[string]string{}
-	testenv.Eventually(t, 30*time.Second, "both payments declined", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "both payments declined", func() bool {
 		rows, err := e.pool.Query(context.Background(), `SELECT stream_id, payload->>'reason' FROM events WHERE event_type = $1`, contracts.PaymentDeclinedType)
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +219,7 @@ func TestRedeliveredOrderPlacedChargesOnce(t *testing.T) {
 	marker, payload2, headers2 := orderPlaced(t, 1_000)
 	e.produce(t, "order-"+orderID, payload2, headers2) // same partition, after both
 
-	testenv.Eventually(t, 30*time.Second, "the message behind the duplicate processed", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the message behind the duplicate processed", func() bool {
 		return len(e.paymentEvents(t, marker)) == 2
 	})
 	if got := e.paymentEvents(t, orderID); len(got) != 2 {
@@ -244,14 +244,14 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 	next, payload, nextHeaders := orderPlaced(t, 1_000)
 	e.produce(t, key, payload, nextHeaders) // same key, so same partition, right behind it
 
-	testenv.Eventually(t, 30*time.Second, "the message behind the poisoned one processed", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the message behind the poisoned one processed", func() bool {
 		return len(e.paymentEvents(t, next)) == 2
 	})
 	if got := e.svc.Router.Stats.Retries.Load(); got != maxRetries {
 		t.Errorf("malformed message retried %d times, want %d", got, maxRetries)
 	}
 	var entries []poison.Entry
-	testenv.Eventually(t, 30*time.Second, "the poisoned message in the poison store", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the poisoned message in the poison store", func() bool {
 		entries = e.poisonEntries(t, poison.StatusNew)
 		return len(entries) > 0
 	})
@@ -311,7 +311,7 @@ func TestBadMessagesArePoisonedWithAReadableReason(t *testing.T) {
 		return len(e.paymentEvents(t, next)) == 2
 	})
 	var entries []poison.Entry
-	testenv.Eventually(t, 30*time.Second, "every bad message in the poison store", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "every bad message in the poison store", func() bool {
 		entries = e.poisonEntries(t, poison.StatusNew)
 		return len(entries) >= len(cases)
 	})
@@ -337,7 +337,7 @@ func TestReplayedOffsetsChargeNothingTwice(t *testing.T) {
 		e.produce(t, "order-"+id, payload, headers)
 		orders = append(orders, id)
 	}
-	testenv.Eventually(t, 30*time.Second, "three payments decided", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "three payments decided", func() bool {
 		return len(e.paymentEvents(t, orders[2])) == 2 && len(e.paymentEvents(t, orders[0])) == 2 && len(e.paymentEvents(t, orders[1])) == 2
 	})
 	e.stop()
@@ -347,7 +347,7 @@ func TestReplayedOffsetsChargeNothingTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.stop = e.run(t)
-	testenv.Eventually(t, 30*time.Second, "the three OrderPlaced consumed again", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the three OrderPlaced consumed again", func() bool {
 		return e.svc.Router.Stats.Handled.Load() >= 3
 	})
 	if calls := e.svc.Gateway.Calls(); calls != 0 {
@@ -383,7 +383,7 @@ func TestCrashBetweenChargeAndOutcomeChargesOnce(t *testing.T) {
 	}
 
 	e.produce(t, "order-"+id, payload, headers)
-	testenv.Eventually(t, 30*time.Second, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
+	testenv.Eventually(t, 2*time.Minute, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
 	var chargeID string
 	_ = e.pool.QueryRow(ctx, `SELECT payload->>'charge_id' FROM events WHERE stream_id = $1 AND stream_version = 2`, adapters.StreamID(id)).Scan(&chargeID)
 	var charges int
@@ -400,7 +400,7 @@ func TestTransientFailuresAreRetriedNotPoisoned(t *testing.T) {
 	e.svc.Gateway.FailNext(2)
 	id, payload, headers := orderPlaced(t, 1_000)
 	e.produce(t, "order-"+id, payload, headers)
-	testenv.Eventually(t, 30*time.Second, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
+	testenv.Eventually(t, 2*time.Minute, "the payment decided", func() bool { return len(e.paymentEvents(t, id)) == 2 })
 	if got := e.paymentEvents(t, id); got[1] != contracts.PaymentSucceededType {
 		t.Errorf("payment stream %v, want a success after the retries", got)
 	}

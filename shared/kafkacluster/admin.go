@@ -159,10 +159,16 @@ func (c *Cluster) ResetTopics(ctx context.Context, partitions int32, topics ...s
 		// deleted partition).
 		_, _ = adm.DeleteGroups(ctx, groups.Groups()...)
 	}
-	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
-		return fmt.Errorf("kafkacluster: delete topics: %w", err)
-	}
+	// Asked again every 10 s until they are gone: a deletion sent while
+	// the controller moved may be lost.
+	var asked time.Time
 	for {
+		if time.Since(asked) > 10*time.Second {
+			if _, err := adm.DeleteTopics(ctx, topics...); err != nil && ctx.Err() != nil {
+				return fmt.Errorf("kafkacluster: delete topics: %w", err)
+			}
+			asked = time.Now()
+		}
 		details, err := adm.ListTopics(ctx, topics...)
 		if err == nil && !anyExists(details) {
 			break
