@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -147,18 +148,15 @@ func ledBy(details kadm.TopicDetails, topics []string, replicas int16) bool {
 
 // ResetTopics deletes the topics and every consumer group, then creates the
 // topics anew: an empty cluster for the next test, without restarting it.
+// It fails, naming them, if members stay in a group for a minute: a
+// consumer still running from an earlier test, that would take part of the
+// next test's records.
 func (c *Cluster) ResetTopics(ctx context.Context, partitions int32, topics ...string) error {
 	adm, done, err := c.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if groups, err := adm.ListGroups(ctx); err == nil && len(groups) > 0 {
-		// Best effort: a group whose members are still leaving is emptied
-		// by the topics' deletion anyway (Kafka drops the offsets of a
-		// deleted partition).
-		_, _ = adm.DeleteGroups(ctx, groups.Groups()...)
-	}
 	// Asked again every 10 s until they are gone: a deletion sent while
 	// the controller moved may be lost.
 	var asked time.Time
@@ -177,7 +175,47 @@ func (c *Cluster) ResetTopics(ctx context.Context, partitions int32, topics ...s
 			return fmt.Errorf("kafkacluster: topics not deleted: %w", err)
 		}
 	}
+	if err := deleteGroups(ctx, adm, time.Minute); err != nil {
+		return err
+	}
 	return c.CreateTopics(ctx, partitions, topics...)
+}
+
+// deleteGroups deletes every consumer group, waiting up to patience for
+// the members of each to leave: one of a process killed -9 leaves when its
+// session times out (10 s for Sarama's consumers).
+func deleteGroups(ctx context.Context, adm *kadm.Client, patience time.Duration) error {
+	deadline := time.Now().Add(patience)
+	for {
+		groups, err := adm.ListGroups(ctx)
+		if err == nil && len(groups) == 0 {
+			return nil
+		}
+		if err == nil {
+			_, _ = adm.DeleteGroups(ctx, groups.Groups()...) // a group with members refuses
+		}
+		if time.Now().After(deadline) && err == nil {
+			return fmt.Errorf("kafkacluster: consumer groups still have members after %s: %s", patience, members(ctx, adm, groups.Groups()))
+		}
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return fmt.Errorf("kafkacluster: consumer groups not deleted: %w", err)
+		}
+	}
+}
+
+// members names the members of groups: group, client id and host.
+func members(ctx context.Context, adm *kadm.Client, groups []string) string {
+	described, err := adm.DescribeGroups(ctx, groups...)
+	if err != nil {
+		return err.Error()
+	}
+	var names []string
+	for _, g := range described.Sorted() {
+		for _, m := range g.Members {
+			names = append(names, fmt.Sprintf("%s: %s from %s", g.Group, m.ClientID, m.ClientHost))
+		}
+	}
+	return strings.Join(names, "; ")
 }
 
 func anyExists(details kadm.TopicDetails) bool {
