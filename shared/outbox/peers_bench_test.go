@@ -55,10 +55,10 @@ const (
 	relayDebezium  = "debezium"
 	relayWatermill = "watermill"
 	relayRaw       = "raw"
-	// relayForwarder1000 is the forwarder reading 1,000 events per query
-	// (FORWARDER_BATCH_SIZE=1000), in the drain of 200k only: how much of
-	// the gap to the raw relay, which reads 1,000, is the batch size.
-	relayForwarder1000 = "forwarder1000"
+	// relayForwarder100 is the forwarder reading 100 events per query
+	// (FORWARDER_BATCH_SIZE=100, the default until 2026-12-01), in the
+	// drain of 200k only: what the batch size does to a drain.
+	relayForwarder100 = "forwarder100"
 )
 
 var peerRelays = []string{relayForwarder, relayDebezium, relayWatermill, relayRaw}
@@ -82,7 +82,7 @@ func BenchmarkPeers(b *testing.B) {
 	}
 	cluster := testenv.KafkaCluster(b)
 	printEnvironment.Do(func() { printPeersEnvironment(b, len(cluster.Nodes)) })
-	relays := append(slices.Clone(peerRelays), relayForwarder1000)
+	relays := append(slices.Clone(peerRelays), relayForwarder100)
 	if v := os.Getenv("BENCH_PEERS_DRAIN_ONLY"); v != "" {
 		relays = strings.Split(v, ",") // a profile of some relays' drain
 	}
@@ -93,7 +93,7 @@ func BenchmarkPeers(b *testing.B) {
 			m.report(b)
 			continue
 		}
-		delete(drain, relayForwarder1000)
+		delete(drain, relayForwarder100)
 		// The two fastest of this run drain 1M as well.
 		fastest := slices.Clone(peerRelays)
 		slices.SortFunc(fastest, func(x, y string) int { return int(drain[y] - drain[x]) })
@@ -332,11 +332,11 @@ func TestPeerRelayProcess(t *testing.T) {
 	switch relay {
 	case relayForwarder:
 		// As the services run it: the defaults of FORWARDER_* (batches of
-		// 100, polls every 20 ms while events come, else every 1 s).
+		// 1,000, polls every 20 ms while events come, else every 1 s).
 		stop = runForwarder(t, pool, brokers, 0, 0)
-	case relayForwarder1000:
+	case relayForwarder100:
 		stop = runForwarderWith(t, outbox.ForwarderConfig{DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes,
-			ConsumerGroup: relayForwarder1000, BatchSize: 1000})
+			ConsumerGroup: relayForwarder100, BatchSize: 100})
 	case relayRaw:
 		stop = runRawRelay(t, pool, brokers, "raw", peerTopic, 10*time.Millisecond)
 	case relayWatermill:

@@ -17,7 +17,7 @@ import (
 // peerRelays are the columns, in order, with their headings.
 var peerRelays = []struct{ name, heading string }{
 	{"forwarder", "This forwarder"},
-	{"forwarder1000", "This forwarder, batch 1000"},
+	{"forwarder100", "This forwarder, batch 100"},
 	{"debezium", "Debezium outbox router"},
 	{"watermill", "Watermill stock forwarder"},
 	{"raw", "Raw relay"},
