@@ -50,6 +50,18 @@ func newConfirmedOffsets(confirmed *confirmedPosition) confirmedOffsets {
 	return confirmedOffsets{DefaultPostgreSQLOffsetsAdapter: OffsetsAdapter, confirmed: confirmed}
 }
 
+// NextOffsetQuery reads the group's offset without Watermill's row lock
+// (FOR UPDATE): the group's lock (see groupLocked) already lets one
+// forwarder at a time read, and a row lock would give the read transaction
+// an id for as long as its batch waits for Kafka.
+func (a confirmedOffsets) NextOffsetQuery(topic, consumerGroup string) wsql.Query {
+	return wsql.Query{
+		Query: `SELECT offset_acked, last_processed_transaction_id FROM ` + a.MessagesOffsetsTable(topic) + `
+			WHERE consumer_group = $1`,
+		Args: []any{consumerGroup},
+	}
+}
+
 // AckMessageQuery stores the confirmed position, not row's.
 func (a confirmedOffsets) AckMessageQuery(topic string, _ wsql.Row, consumerGroup string) wsql.Query {
 	p := a.confirmed.get()

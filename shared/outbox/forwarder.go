@@ -118,7 +118,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	confirmed := &confirmedPosition{}
 	const retryInterval = time.Second
 	wake := newWakeUp(cfg.PollInterval, cfg.IdlePollInterval, retryInterval)
-	subscriber, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
+	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup}, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,

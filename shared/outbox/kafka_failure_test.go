@@ -35,36 +35,7 @@ import (
 // events in order.
 func TestForwarderRefusedByKafkaLosesNothingAndStoresNoOffsetPastIt(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
-	var brokers []string
-	var refuse, restore func()
-	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
-		c := testenv.KafkaCluster(t)
-		brokers = c.Brokers()
-		leader := leaderOf(t, c, 0)
-		refuse = func() {
-			for _, n := range c.Nodes {
-				if n.ID != leader {
-					mustDo(t, c.Kill(n.ID))
-				}
-			}
-		}
-		restore = func() {
-			for _, n := range c.Nodes {
-				mustDo(t, c.StartNode(n.ID))
-			}
-		}
-	} else {
-		broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(broker.Close)
-		brokers = []string{broker.Addr()}
-		var refusing atomic.Bool
-		broker.RefuseProduceWhile(refusing.Load)
-		refuse = func() { refusing.Store(true) }
-		restore = func() { refusing.Store(false) }
-	}
+	brokers, refuse, restore := refusingKafka(t)
 	// Every stream on partition 0, the one whose leader stays up.
 	streams := streamsOnPartition(20, 0)
 	ids := appendToStreams(t, pool, streams, 0, 5) // 100 events
@@ -89,6 +60,84 @@ func TestForwarderRefusedByKafkaLosesNothingAndStoresNoOffsetPastIt(t *testing.T
 			t.Errorf("stream %s: %d of %d events arrived, first occurrences out of stream order at position %d",
 				stream, len(seen[stream]), len(want), firstDifference(seen[stream], want))
 		}
+	}
+}
+
+// refusingKafka returns brokers for a test and the means to make them refuse
+// every write to partition 0 of the project's topics, and to take writes
+// again: on the development broker it answers every produce request with
+// NOT_ENOUGH_REPLICAS; on the real cluster two of the three nodes are killed,
+// leaving the partition's leader below min.insync.replicas.
+func refusingKafka(t *testing.T) (brokers []string, refuse, restore func()) {
+	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
+		c := testenv.KafkaCluster(t)
+		leader := leaderOf(t, c, 0)
+		refuse = func() {
+			for _, n := range c.Nodes {
+				if n.ID != leader {
+					mustDo(t, c.Kill(n.ID))
+				}
+			}
+		}
+		restore = func() {
+			for _, n := range c.Nodes {
+				mustDo(t, c.StartNode(n.ID))
+			}
+		}
+		return c.Brokers(), refuse, restore
+	}
+	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	var refusing atomic.Bool
+	broker.RefuseProduceWhile(refusing.Load)
+	return []string{broker.Addr()}, func() { refusing.Store(true) }, func() { refusing.Store(false) }
+}
+
+// While the forwarder waits for a Kafka that refuses writes, events appended
+// after the one it waits on must still be visible to the other readers in
+// commit order: the projector, and every other forwarder on the PostgreSQL
+// server. They read below the oldest open transaction id, so a forwarder
+// whose waiting transaction holds an id (a row lock) would stall them all
+// for as long as the outage lasts.
+func TestForwarderWaitingForKafkaHoldsNoOtherReaderBack(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	brokers, refuse, restore := refusingKafka(t)
+	streams := streamsOnPartition(2, 0)
+	appendToStreams(t, pool, streams[:1], 0, 1)
+	startForwarder(t, pool, brokers, 100)
+	first := lastPosition(t, pool)
+	testenv.Eventually(t, 60*time.Second, "the first event forwarded", func() bool { return storedOffset(t, pool) == first })
+
+	refuse()
+	defer restore()
+	appendToStreams(t, pool, streams[:1], 1, 1)
+	waiting := lastPosition(t, pool)
+	testenv.Eventually(t, 30*time.Second, "the forwarder waiting for Kafka with the event it read", func() bool {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%FROM events%'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1 && storedOffset(t, pool) == first
+	})
+
+	ids := appendToStreams(t, pool, streams[1:], 0, 1)
+	later := ids[streams[1]][0]
+	testenv.Eventually(t, 10*time.Second, "the event appended after it visible to commit-order readers", func() bool {
+		var visible bool
+		err := pool.QueryRow(context.Background(), `SELECT transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			FROM events WHERE event_id = $1`, later).Scan(&visible)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return visible
+	})
+	if p := storedOffset(t, pool); p != first {
+		t.Fatalf("the forwarder stored offset %v while Kafka refused; it was %v, waiting on %v", p, first, waiting)
 	}
 }
 

@@ -35,8 +35,8 @@ type EventsSchemaAdapter struct {
 }
 
 // SelectQuery reads the next batch after the consumer group's offset. The
-// offset row is locked (FOR UPDATE) so that two forwarders in the same group
-// never send the same batch at the same time.
+// read transaction holds the group's lock (see groupLocked) so that two
+// forwarders in the same group never send the same batch at the same time.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := a.BatchSize
@@ -122,7 +122,11 @@ func (a EventsSchemaAdapter) InsertQuery(string, message.Messages) (wsql.Query, 
 // SchemaInitializingQueries returns nothing: the schema comes from migrations.
 func (a EventsSchemaAdapter) SchemaInitializingQueries(string) []wsql.Query { return nil }
 
-// SubscribeIsolationLevel is repeatable read, so the whole batch comes from one snapshot.
+// SubscribeIsolationLevel is read committed: the batch is one statement,
+// so it comes from one snapshot, and that snapshot is taken after the
+// transaction's first statement has waited for the group's lock (under
+// repeatable read the snapshot would be the lock statement's, taken before
+// the wait, and miss the offset the previous holder stored).
 func (a EventsSchemaAdapter) SubscribeIsolationLevel() sql.IsolationLevel {
-	return sql.LevelRepeatableRead
+	return sql.LevelReadCommitted
 }
