@@ -51,10 +51,10 @@ fi
 status=$(pg_lsclusters --no-header | awk -v v="$version" -v n="$name" '$1 == v && $2 == n {print $4}')
 if [[ $status == online* && -n $changed ]]; then
 	log "restarting $version/$name for its new settings"
-	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" restart
+	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" restart >&2
 elif [[ $status != online* ]]; then
 	log "starting PostgreSQL $version/$name"
-	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start
+	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start >&2
 fi
 for _ in $(seq 1 60); do
 	pg_isready -q -h 127.0.0.1 -p "$port" && break
