@@ -13,6 +13,7 @@ const (
 	orderPlaced          = "order.OrderPlaced"
 	orderPaid            = "order.OrderPaid"
 	orderPaymentFailed   = "order.OrderPaymentFailed"
+	orderPaymentTimedOut = "order.PaymentTimedOut"
 	orderCancelled       = "order.OrderCancelled"
 	orderRefundRequested = "order.RefundRequested"
 	orderRefunded        = "order.OrderRefunded"
@@ -25,7 +26,7 @@ const (
 // aggregate's fold, restated so that the checker does not trust the code
 // it checks.
 var statusAfter = map[string]string{
-	orderPlaced: "placed", orderPaid: "paid", orderPaymentFailed: "payment_failed",
+	orderPlaced: "placed", orderPaid: "paid", orderPaymentFailed: "payment_failed", orderPaymentTimedOut: "payment_failed",
 	orderCancelled: "cancelled", orderRefundRequested: "refund_requested", orderRefunded: "refunded",
 }
 
@@ -48,16 +49,19 @@ func (v *violations) total() int {
 
 // expectedStatus is where an order must end, given its payment outcome and
 // whether a cancel was recorded; "" while the outcome is not there yet.
+// An order the order service timed out (no outcome by its deadline) ends
+// payment_failed, or refunded if a payment still lands.
 func expectedStatus(order, payment []storedEvent) string {
 	cancelled := count(order, orderCancelled) > 0
+	timedOut := count(order, orderPaymentTimedOut) > 0
 	switch {
-	case count(payment, paymentSucceeded) > 0 && (cancelled || count(order, orderRefundRequested) > 0):
+	case count(payment, paymentSucceeded) > 0 && (cancelled || timedOut || count(order, orderRefundRequested) > 0):
 		return "refunded"
 	case count(payment, paymentSucceeded) > 0:
 		return "paid"
 	case count(payment, paymentDeclined) > 0 && cancelled:
 		return "cancelled"
-	case count(payment, paymentDeclined) > 0:
+	case count(payment, paymentDeclined) > 0 || timedOut:
 		return "payment_failed"
 	}
 	return ""
