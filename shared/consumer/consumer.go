@@ -79,7 +79,9 @@ type Router struct {
 // New returns a router with the standard middleware; add handlers, then Run.
 func New(cfg Config) (*Router, error) {
 	wlog := logs.Watermill(cfg.Logger.With("component", "consumer", "group", cfg.Group))
-	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey, wlog)
+	// The project's producer (acks from all in-sync replicas, idempotent),
+	// keeping the original key (placed by murmur2 on the poison topic).
+	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey)
 	if err != nil {
 		return nil, err
 	}
