@@ -19,7 +19,7 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/httpapi"
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // orderForm is the place-order form: one line item, enough to watch an
@@ -181,11 +181,11 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	d := &orderData{Order: o, PaymentTopic: PaymentEventsTopic, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
+	d := &orderData{Order: o, PaymentTopic: contracts.PaymentEventsTopic, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
 	var positions map[string]adapters.Position
 	if len(events) > 0 {
 		var recs []adapters.Record
-		recs, err = c.cfg.Pipeline.Records(r.Context(), orderEventsTopic, adapters.StreamID(id), events[0].RecordedAt, len(events))
+		recs, err = c.cfg.Pipeline.Records(r.Context(), contracts.OrderEventsTopic, adapters.StreamID(id), events[0].RecordedAt, len(events))
 		if err != nil {
 			d.KafkaErr = err.Error()
 		}
@@ -203,7 +203,7 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 				ce.Kafka = &pos
 			}
 		}
-		ce.TraceID = traceID(e.Metadata[messaging.TraceParentKey])
+		ce.TraceID = traceID(e.Metadata[contracts.TraceParentKey])
 		if ce.TraceID != "" && c.cfg.JaegerURL != "" {
 			ce.TraceURL = strings.TrimRight(c.cfg.JaegerURL, "/") + "/trace/" + ce.TraceID
 		}
@@ -268,7 +268,7 @@ func (c *Console) payment(ctx context.Context, orderID string) (*paymentView, st
 // payment.events (their key is the payment's, by the contract), each
 // history entry the first record of its type not taken by an earlier one.
 func (c *Console) placePayment(ctx context.Context, orderID string, p *paymentView) {
-	recs, err := c.cfg.Pipeline.Records(ctx, PaymentEventsTopic, contracts.PaymentKey(orderID), p.History[0].At, len(p.History))
+	recs, err := c.cfg.Pipeline.Records(ctx, contracts.PaymentEventsTopic, contracts.PaymentKey(orderID), p.History[0].At, len(p.History))
 	if err != nil {
 		p.KafkaErr = err.Error()
 		return
@@ -287,7 +287,7 @@ func (c *Console) placePayment(ctx context.Context, orderID string, p *paymentVi
 // routeTopic is the topic the forwarder sends events of this type to.
 func routeTopic(eventType string) (string, bool) {
 	if strings.HasPrefix(eventType, "order.") {
-		return orderEventsTopic, true
+		return contracts.OrderEventsTopic, true
 	}
 	return "", false
 }
@@ -341,7 +341,7 @@ func callJSON(ctx context.Context, s ServiceAPI, method, path, token string, bod
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if cid := messaging.CorrelationID(ctx); cid != "" {
+	if cid := tracing.CorrelationID(ctx); cid != "" {
 		req.Header.Set(httpapi.CorrelationIDHeader, cid)
 	}
 	resp, err := s.Client.Do(req)

@@ -57,27 +57,23 @@ func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminT
 	return httpapi.Handler(mux, ops)
 }
 
-type lineItemJSON struct {
-	SKU       string `json:"sku"`
-	Quantity  int64  `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
-}
-
 type placeOrderRequest struct {
-	CustomerID string         `json:"customer_id"`
-	Currency   string         `json:"currency"`
-	Items      []lineItemJSON `json:"items"`
+	CustomerID string `json:"customer_id"`
+	Currency   string `json:"currency"`
+	// Items are in the API as in the OrderPlaced event (sku, quantity,
+	// unit_price): the contract's line item, read and written as it is.
+	Items []order.LineItem `json:"items"`
 }
 
 type orderResponse struct {
-	OrderID    string         `json:"order_id"`
-	CustomerID string         `json:"customer_id"`
-	Status     string         `json:"status"`
-	Currency   string         `json:"currency"`
-	Total      int64          `json:"total"`
-	Items      []lineItemJSON `json:"items"`
-	PlacedAt   time.Time      `json:"placed_at"`
-	Version    int64          `json:"version"`
+	OrderID    string           `json:"order_id"`
+	CustomerID string           `json:"customer_id"`
+	Status     string           `json:"status"`
+	Currency   string           `json:"currency"`
+	Total      int64            `json:"total"`
+	Items      []order.LineItem `json:"items"`
+	PlacedAt   time.Time        `json:"placed_at"`
+	Version    int64            `json:"version"`
 	// Reason says why the order reached its status, when someone said.
 	Reason string `json:"reason,omitempty"`
 }
@@ -95,10 +91,7 @@ func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, inMinorUnits(err))
 		return
 	}
-	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency}
-	for _, it := range req.Items {
-		cmd.Items = append(cmd.Items, order.LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
+	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency, Items: req.Items}
 	id, replayed, err := s.app.PlaceOrder(r.Context(), cmd, key)
 	if err != nil {
 		httpapi.WriteError(w, r, apiError(err))
@@ -202,10 +195,7 @@ func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
 func writeOrder(w http.ResponseWriter, status int, o *order.Order) {
 	resp := orderResponse{
 		OrderID: o.ID(), CustomerID: o.CustomerID(), Status: string(o.Status()), Currency: o.Currency(),
-		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(),
-	}
-	for _, it := range o.Items() {
-		resp.Items = append(resp.Items, lineItemJSON{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(), Items: o.Items(),
 	}
 	w.Header().Set("ETag", etag(o.Version()))
 	httpapi.WriteJSON(w, status, resp)

@@ -17,6 +17,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -28,7 +29,7 @@ import (
 )
 
 // Routes send the order's events to Kafka.
-var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
+var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: contracts.OrderEventsTopic}}
 
 var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
@@ -154,13 +155,13 @@ func (p pipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status,
 // taking requests, lets those in flight finish, and drains the rest.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
-		Brokers: s.cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		Brokers: s.cfg.KafkaBrokers, Group: contracts.OrderGroup, PoisonTopic: contracts.OrderPoisonTopic,
 		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
 	})
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, s.Poison)); err != nil {
+	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, contracts.OrderPoisonTopic, s.Poison)); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)

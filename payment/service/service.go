@@ -15,6 +15,7 @@ import (
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpapi"
 	"github.com/es-outbox/reference/shared/outbox"
@@ -25,7 +26,7 @@ import (
 )
 
 // Routes send the payment's events to Kafka.
-var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: "payment.events"}}
+var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: contracts.PaymentEventsTopic}}
 
 var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
@@ -61,7 +62,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	application := app.New(adapters.NewPaymentRepository(pool), gateway, cfg.Policy, logger)
 	reg := httpapi.NewRegistry()
 	router, err := consumer.New(consumer.Config{
-		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		Brokers: cfg.KafkaBrokers, Group: contracts.PaymentGroup, PoisonTopic: contracts.PaymentPoisonTopic,
 		Retries: cfg.Consumer, Logger: logger, Metrics: reg,
 	})
 	if err != nil {
@@ -70,7 +71,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
 	poisonQueue := poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger)
-	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, poisonQueue)); err != nil {
+	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, contracts.PaymentPoisonTopic, poisonQueue)); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -65,9 +65,13 @@ var PoisonMetadataKeys = []string{
 	PoisonedAtKey, PoisonedPartitionKey, PoisonedOffsetKey, PoisonedKeyKey,
 }
 
-// Metadata keys a requeue adds to the message it sends back: the poison
-// record it came from and when it was requeued.
+// Metadata keys a requeue adds to the message it sends back besides its
+// original metadata, so that its consumer and anyone reading the topic can
+// tell it was requeued.
 const (
+	// RequeuedFromKey is the poison-topic record it came back from
+	// ("payment.poison 0/3").
 	RequeuedFromKey = "requeued_from"
-	RequeuedAtKey   = "requeued_at"
+	// RequeuedAtKey is when it was requeued (RFC 3339).
+	RequeuedAtKey = "requeued_at"
 )

@@ -28,7 +28,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // MaxBodyBytes bounds request bodies.
@@ -197,7 +197,7 @@ func middleware(next http.Handler, m *requestMetrics) http.Handler {
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		r = r.WithContext(messaging.WithCorrelationID(ctx, id))
+		r = r.WithContext(tracing.WithCorrelationID(ctx, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		started := time.Now()
 		next.ServeHTTP(rec, r)
