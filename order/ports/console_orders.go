@@ -18,7 +18,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
@@ -40,7 +40,7 @@ type ordersData struct {
 	// FirstPage says whether this is the first page.
 	FirstPage bool
 	Form      orderForm
-	FormError *httpapi.Error
+	FormError *httpserver.Error
 }
 
 func (c *Console) orders(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +49,7 @@ func (c *Console) orders(w http.ResponseWriter, r *http.Request) {
 
 // renderOrders shows the order list filtered by the query, with the
 // place-order form (filled with form, and formErr above it).
-func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status int, form orderForm, formErr *httpapi.Error) {
+func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status int, form orderForm, formErr *httpserver.Error) {
 	values := r.URL.Query()
 	// The filter form sends empty fields; the API takes them as absent.
 	for name, v := range values {
@@ -86,9 +86,9 @@ func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status in
 // placeOrder places the form's order and shows it, or shows the form again
 // with what is wrong (400).
 func (c *Console) placeOrder(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, httpapi.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, httpserver.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
-		c.fail(w, r, httpapi.BadField("(form)", "The form could not be read: "+err.Error()))
+		c.fail(w, r, httpserver.BadField("(form)", "The form could not be read: "+err.Error()))
 		return
 	}
 	form := orderForm{
@@ -102,9 +102,9 @@ func (c *Console) placeOrder(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch {
 	case qerr != nil:
-		err = httpapi.BadField("items[0].quantity", "must be a whole number")
+		err = httpserver.BadField("items[0].quantity", "must be a whole number")
 	case perr != nil:
-		err = httpapi.BadField("items[0].unit_price", "must be a whole number of minor units (cents)")
+		err = httpserver.BadField("items[0].unit_price", "must be a whole number of minor units (cents)")
 	default:
 		cmd.Items = []order.LineItem{{SKU: form.SKU, Quantity: quantity, UnitPrice: price}}
 		var id string
@@ -168,7 +168,7 @@ type orderData struct {
 func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		c.fail(w, r, httpapi.BadField("id", "This is not an order id (a UUID)."))
+		c.fail(w, r, httpserver.BadField("id", "This is not an order id (a UUID)."))
 		return
 	}
 	o, err := c.cfg.App.Order(r.Context(), id)
@@ -342,7 +342,7 @@ func callJSON(ctx context.Context, s ServiceAPI, method, path, token string, bod
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if cid := tracing.CorrelationID(ctx); cid != "" {
-		req.Header.Set(httpapi.CorrelationIDHeader, cid)
+		req.Header.Set(httpserver.CorrelationIDHeader, cid)
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
@@ -351,9 +351,9 @@ func callJSON(ctx context.Context, s ServiceAPI, method, path, token string, bod
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Error httpapi.Error `json:"error"`
+			Error httpserver.Error `json:"error"`
 		}
-		apiErr := &httpapi.Error{Status: resp.StatusCode, Code: "upstream", Message: fmt.Sprintf("the %s service answered %s", s.Name, resp.Status)}
+		apiErr := &httpserver.Error{Status: resp.StatusCode, Code: "upstream", Message: fmt.Sprintf("the %s service answered %s", s.Name, resp.Status)}
 		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error.Message != "" {
 			apiErr.Code, apiErr.Field = e.Error.Code, e.Error.Field
 			apiErr.Message = fmt.Sprintf("the %s service answered %d: %s", s.Name, resp.StatusCode, e.Error.Message)

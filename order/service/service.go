@@ -19,13 +19,14 @@ import (
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
+	"github.com/es-outbox/reference/shared/readiness"
 )
 
 // Routes send the order's events to Kafka.
@@ -59,7 +60,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	summaries := projections.NewSummaryReader(pool)
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(summaries).WithDeadlines(summaries)
@@ -134,7 +135,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 		panic(err) // the templates are embedded: tests catch this
 	}
 	h = ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken,
-		httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
+		httpserver.Ops{Registry: s.metrics, Checks: readiness.Checks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
 	return h, replayer.Wait
 }
 
@@ -168,7 +169,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	handler, rebuilds := s.handler(ctx)
 	g.Go(func() error { return router.Run(ctx) })
 	g.Go(func() error {
-		err := httpapi.Serve(ctx, ln, handler, s.logger)
+		err := httpserver.Serve(ctx, ln, handler, s.logger)
 		rebuilds()
 		return err
 	})

@@ -25,9 +25,9 @@ import (
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/payment/service"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison"
@@ -57,7 +57,7 @@ func start(t *testing.T, maxRetries int) *env {
 	t.Cleanup(client.Close)
 	e := &env{pool: pool, brokers: brokers, client: client}
 	e.cfg = service.Config{
-		Service:      config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+		Service:      envconfig.Service{DatabaseURL: url, KafkaBrokers: brokers},
 		Consumer:     consumer.Settings{MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond},
 		ApproveLimit: 10_000,
 		Forwarder:    outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
