@@ -155,7 +155,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 // one's join sends the other back into the rebalance, for minutes.
 func (r *Router) groupFor(topic string) string {
 	if topic == r.cfg.PoisonTopic {
-		return r.cfg.Group + "-poison-store"
+		return contracts.PoisonStoreGroup(r.cfg.Group)
 	}
 	return r.cfg.Group
 }

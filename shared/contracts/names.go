@@ -21,11 +21,17 @@ func PaymentKey(orderID string) string { return "payment-" + orderID }
 
 // Kafka consumer groups. The order service consumes payment.events as
 // OrderGroup, the payment service order.events as PaymentGroup; each
-// service's poison topic is read by the group's name + "-poison-store".
+// service's poison topic is read in PoisonStoreGroup of its group.
 const (
 	OrderGroup   = "order"
 	PaymentGroup = "payment"
 )
+
+// PoisonStoreGroup is the consumer group that copies a service's poison
+// topic into its poison store, for the service's consumer group: a group of
+// its own, so that the poison topic's subscription never sends the main
+// one's members back into a rebalance.
+func PoisonStoreGroup(group string) string { return group + "-poison-store" }
 
 // Metadata keys, and so Kafka header names, that every forwarded event
 // carries; a consumer reads the event's type and schema version from them

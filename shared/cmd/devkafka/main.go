@@ -90,6 +90,9 @@ func produce(args []string) error {
 	if *topic == "" || fs.NArg() != 1 {
 		return errors.New("produce needs --topic and exactly one VALUE (see --help)")
 	}
+	// A plain franz-go client on purpose, not the services' producer
+	// (kafka.NewOrderedProducer): this writes what someone else's client
+	// would, hand-made or broken records to test the consumers with.
 	client, err := kgo.NewClient(kgo.SeedBrokers(envconfig.SplitList(*brokers)...))
 	if err != nil {
 		return err
