@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
 // TopicLag is how far a consumer group is behind on one topic: the records
@@ -152,7 +152,7 @@ func (k *KafkaInspector) Records(ctx context.Context, topic, key string, since t
 					switch h.Key {
 					case messageUUIDHeader:
 						rec.MessageID = string(h.Value)
-					case messaging.EventTypeKey:
+					case contracts.EventTypeKey:
 						rec.EventType = string(h.Value)
 					}
 				}

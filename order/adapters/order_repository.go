@@ -13,7 +13,6 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // ErrOrderExists means an order with the same id is already stored.
@@ -35,7 +34,7 @@ func StreamID(orderID string) string { return "order-" + orderID }
 // Add appends the new order's events in one transaction, with the request's
 // correlation id and trace context.
 func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
-	err := eventstore.Save(ctx, r.pool, StreamID(o.ID()), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+	err := eventstore.Save(ctx, r.pool, StreamID(o.ID()), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return fmt.Errorf("%w: %s", ErrOrderExists, o.ID())
 	}
@@ -56,7 +55,7 @@ func (r *OrderRepository) AddIdempotent(ctx context.Context, o *order.Order, key
 		if tag.RowsAffected() == 0 {
 			return tx.QueryRow(ctx, `SELECT order_id::text, request_hash FROM idempotency_keys WHERE key = $1`, key).Scan(&firstID, &firstHash)
 		}
-		return eventstore.SaveTx(ctx, tx, StreamID(o.ID()), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+		return eventstore.SaveTx(ctx, tx, StreamID(o.ID()), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
 	})
 	return firstID, firstHash, err
 }
@@ -77,7 +76,7 @@ func (r *OrderRepository) Update(ctx context.Context, id string, expectedVersion
 	if len(o.Changes()) == 0 {
 		return o, nil
 	}
-	err = eventstore.Save(ctx, r.pool, StreamID(id), o.OriginalVersion(), messaging.EventContext(ctx), o.Changes())
+	err = eventstore.Save(ctx, r.pool, StreamID(id), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return nil, fmt.Errorf("%w: %v", order.ErrConcurrentUpdate, err)
 	}

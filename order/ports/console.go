@@ -19,7 +19,7 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 )
 
 //go:embed console
@@ -178,7 +178,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	console.HandleFunc("POST /console/token", c.setToken)
 	console.HandleFunc("POST /console/token/forget", c.forgetToken)
 	console.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
-		c.fail(w, r, &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "There is no console page at " + r.URL.Path + "."})
+		c.fail(w, r, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: "There is no console page at " + r.URL.Path + "."})
 	})
 	protected := http.NewCrossOriginProtection().Handler(console)
 	mux.Handle("/console/", protected)
@@ -199,7 +199,7 @@ type page struct {
 	Path   string
 	Now    time.Time
 	Notice string
-	Error  *httpapi.Error
+	Error  *httpserver.Error
 	Data   any
 }
 
@@ -238,7 +238,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 // fail shows err on the error page: its status and message if it is an
-// *httpapi.Error (a client's mistake, a refusal), else a 500 that reveals
+// *httpserver.Error (a client's mistake, a refusal), else a 500 that reveals
 // nothing, the error logged.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	apiErr := c.publicError(r, err)
@@ -247,13 +247,13 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	c.render(w, r, apiErr.Status, "error", p)
 }
 
-func (c *Console) publicError(r *http.Request, err error) *httpapi.Error {
-	var apiErr *httpapi.Error
+func (c *Console) publicError(r *http.Request, err error) *httpserver.Error {
+	var apiErr *httpserver.Error
 	if errors.As(apiError(err), &apiErr) {
 		return apiErr
 	}
 	c.cfg.Logger.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	return &httpapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on the server; its log says what."}
+	return &httpserver.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on the server; its log says what."}
 }
 
 // adminToken returns the session's admin token, or "".
@@ -277,7 +277,7 @@ func setTokenCookie(w http.ResponseWriter, r *http.Request, value string) {
 func (c *Console) setToken(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	if !validToken(token) {
-		c.fail(w, r, httpapi.BadField("token", "The admin token must be 1 to 512 printable ASCII characters, without spaces, quotes, commas, semicolons or backslashes."))
+		c.fail(w, r, httpserver.BadField("token", "The admin token must be 1 to 512 printable ASCII characters, without spaces, quotes, commas, semicolons or backslashes."))
 		return
 	}
 	setTokenCookie(w, r, token)
@@ -316,13 +316,13 @@ func returnPath(next string) string {
 // false if it does not match.
 func (c *Console) requireToken(w http.ResponseWriter, r *http.Request) bool {
 	if c.cfg.AdminToken == "" {
-		c.fail(w, r, &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled",
+		c.fail(w, r, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled",
 			Message: "This action is disabled until " + c.cfg.AdminTokenVariable + " is set on the order service."})
 		return false
 	}
-	if !httpapi.TokenMatches(c.cfg.AdminToken, adminToken(r)) {
+	if !httpserver.TokenMatches(c.cfg.AdminToken, adminToken(r)) {
 		setTokenCookie(w, r, "")
-		c.fail(w, r, &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+		c.fail(w, r, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "The admin token is missing or wrong: nothing was done. Enter the token and try again."})
 		return false
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/httpapi"
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/httpserver"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // orderForm is the place-order form: one line item, enough to watch an
@@ -40,7 +40,7 @@ type ordersData struct {
 	// FirstPage says whether this is the first page.
 	FirstPage bool
 	Form      orderForm
-	FormError *httpapi.Error
+	FormError *httpserver.Error
 }
 
 func (c *Console) orders(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +49,7 @@ func (c *Console) orders(w http.ResponseWriter, r *http.Request) {
 
 // renderOrders shows the order list filtered by the query, with the
 // place-order form (filled with form, and formErr above it).
-func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status int, form orderForm, formErr *httpapi.Error) {
+func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status int, form orderForm, formErr *httpserver.Error) {
 	values := r.URL.Query()
 	// The filter form sends empty fields; the API takes them as absent.
 	for name, v := range values {
@@ -86,9 +86,9 @@ func (c *Console) renderOrders(w http.ResponseWriter, r *http.Request, status in
 // placeOrder places the form's order and shows it, or shows the form again
 // with what is wrong (400).
 func (c *Console) placeOrder(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, httpapi.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, httpserver.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
-		c.fail(w, r, httpapi.BadField("(form)", "The form could not be read: "+err.Error()))
+		c.fail(w, r, httpserver.BadField("(form)", "The form could not be read: "+err.Error()))
 		return
 	}
 	form := orderForm{
@@ -102,9 +102,9 @@ func (c *Console) placeOrder(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch {
 	case qerr != nil:
-		err = httpapi.BadField("items[0].quantity", "must be a whole number")
+		err = httpserver.BadField("items[0].quantity", "must be a whole number")
 	case perr != nil:
-		err = httpapi.BadField("items[0].unit_price", "must be a whole number of minor units (cents)")
+		err = httpserver.BadField("items[0].unit_price", "must be a whole number of minor units (cents)")
 	default:
 		cmd.Items = []order.LineItem{{SKU: form.SKU, Quantity: quantity, UnitPrice: price}}
 		var id string
@@ -168,7 +168,7 @@ type orderData struct {
 func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		c.fail(w, r, httpapi.BadField("id", "This is not an order id (a UUID)."))
+		c.fail(w, r, httpserver.BadField("id", "This is not an order id (a UUID)."))
 		return
 	}
 	o, err := c.cfg.App.Order(r.Context(), id)
@@ -181,11 +181,11 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	d := &orderData{Order: o, PaymentTopic: PaymentEventsTopic, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
+	d := &orderData{Order: o, PaymentTopic: contracts.PaymentEventsTopic, Live: o.Status() == order.StatusPlaced || o.Status() == order.StatusRefundRequested}
 	var positions map[string]adapters.Position
 	if len(events) > 0 {
 		var recs []adapters.Record
-		recs, err = c.cfg.Pipeline.Records(r.Context(), orderEventsTopic, adapters.StreamID(id), events[0].RecordedAt, len(events))
+		recs, err = c.cfg.Pipeline.Records(r.Context(), contracts.OrderEventsTopic, adapters.StreamID(id), events[0].RecordedAt, len(events))
 		if err != nil {
 			d.KafkaErr = err.Error()
 		}
@@ -203,7 +203,7 @@ func (c *Console) order(w http.ResponseWriter, r *http.Request) {
 				ce.Kafka = &pos
 			}
 		}
-		ce.TraceID = traceID(e.Metadata[messaging.TraceParentKey])
+		ce.TraceID = traceID(e.Metadata[contracts.TraceParentKey])
 		if ce.TraceID != "" && c.cfg.JaegerURL != "" {
 			ce.TraceURL = strings.TrimRight(c.cfg.JaegerURL, "/") + "/trace/" + ce.TraceID
 		}
@@ -268,7 +268,7 @@ func (c *Console) payment(ctx context.Context, orderID string) (*paymentView, st
 // payment.events (their key is the payment's, by the contract), each
 // history entry the first record of its type not taken by an earlier one.
 func (c *Console) placePayment(ctx context.Context, orderID string, p *paymentView) {
-	recs, err := c.cfg.Pipeline.Records(ctx, PaymentEventsTopic, contracts.PaymentKey(orderID), p.History[0].At, len(p.History))
+	recs, err := c.cfg.Pipeline.Records(ctx, contracts.PaymentEventsTopic, contracts.PaymentKey(orderID), p.History[0].At, len(p.History))
 	if err != nil {
 		p.KafkaErr = err.Error()
 		return
@@ -287,7 +287,7 @@ func (c *Console) placePayment(ctx context.Context, orderID string, p *paymentVi
 // routeTopic is the topic the forwarder sends events of this type to.
 func routeTopic(eventType string) (string, bool) {
 	if strings.HasPrefix(eventType, "order.") {
-		return orderEventsTopic, true
+		return contracts.OrderEventsTopic, true
 	}
 	return "", false
 }
@@ -341,8 +341,8 @@ func callJSON(ctx context.Context, s ServiceAPI, method, path, token string, bod
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if cid := messaging.CorrelationID(ctx); cid != "" {
-		req.Header.Set(httpapi.CorrelationIDHeader, cid)
+	if cid := tracing.CorrelationID(ctx); cid != "" {
+		req.Header.Set(httpserver.CorrelationIDHeader, cid)
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
@@ -351,9 +351,9 @@ func callJSON(ctx context.Context, s ServiceAPI, method, path, token string, bod
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Error httpapi.Error `json:"error"`
+			Error httpserver.Error `json:"error"`
 		}
-		apiErr := &httpapi.Error{Status: resp.StatusCode, Code: "upstream", Message: fmt.Sprintf("the %s service answered %s", s.Name, resp.Status)}
+		apiErr := &httpserver.Error{Status: resp.StatusCode, Code: "upstream", Message: fmt.Sprintf("the %s service answered %s", s.Name, resp.Status)}
 		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error.Message != "" {
 			apiErr.Code, apiErr.Field = e.Error.Code, e.Error.Field
 			apiErr.Message = fmt.Sprintf("the %s service answered %d: %s", s.Name, resp.StatusCode, e.Error.Message)

@@ -16,13 +16,7 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/domain/order"
-)
-
-// The Kafka names of the pipeline's hops the overview draws. The order
-// service's own (its consumer group, the topic it consumes) are in kafka.go.
-const (
-	orderEventsTopic    = "order.events"
-	paymentServiceGroup = "payment"
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
 // serviceFigures are a service's figures read from its /metrics: the
@@ -206,9 +200,9 @@ func (c *Console) hops(d *overviewData) []hop {
 	hops := []hop{
 		{Title: "HTTP API", Detail: "POST /v1/orders: commands on the Order aggregate", Figures: placed},
 		{Title: "Order event store = outbox", Detail: "one transaction per command", Figures: outboxFigures(orderSvc)},
-		{Title: "Forwarder → Kafka " + orderEventsTopic, Detail: "consumer group " + paymentServiceGroup, Figures: []figure{d.lagFigure(paymentServiceGroup, orderEventsTopic)}},
+		{Title: "Forwarder → Kafka " + contracts.OrderEventsTopic, Detail: "consumer group " + contracts.PaymentGroup, Figures: []figure{d.lagFigure(contracts.PaymentGroup, contracts.OrderEventsTopic)}},
 		{Title: "Payment service", Detail: "charge once per order; its store is its outbox", Figures: append(outboxFigures(paymentSvc), poisonFigure(paymentSvc))},
-		{Title: "Back: Kafka " + PaymentEventsTopic + " → order", Detail: "consumer group " + ConsumerGroup + "; applies the outcome to the order", Figures: []figure{d.lagFigure(ConsumerGroup, PaymentEventsTopic), poisonFigure(orderSvc)}},
+		{Title: "Back: Kafka " + contracts.PaymentEventsTopic + " → order", Detail: "consumer group " + contracts.OrderGroup + "; applies the outcome to the order", Figures: []figure{d.lagFigure(contracts.OrderGroup, contracts.PaymentEventsTopic), poisonFigure(orderSvc)}},
 	}
 	var read []figure
 	for _, p := range d.Projections {

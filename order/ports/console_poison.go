@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
 
@@ -120,7 +120,7 @@ var poisonStatuses = []string{"new", "requeued", "discarded", "all"}
 func (c *Console) poisonService(w http.ResponseWriter, r *http.Request) (ServiceAPI, bool) {
 	s, ok := c.service(r.PathValue("service"))
 	if !ok {
-		c.fail(w, r, &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "No service is called " + r.PathValue("service") + "."})
+		c.fail(w, r, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: "No service is called " + r.PathValue("service") + "."})
 	}
 	return s, ok
 }
@@ -130,7 +130,7 @@ func (c *Console) poisonService(w http.ResponseWriter, r *http.Request) (Service
 func (c *Console) admin(w http.ResponseWriter, r *http.Request, s ServiceAPI, method, path string, body, out any) error {
 	token := adminToken(r)
 	if token == "" {
-		return &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "Enter the admin token first: nothing was done."}
+		return &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "Enter the admin token first: nothing was done."}
 	}
 	status, err := callJSON(r.Context(), s, method, path, token, body, out)
 	if status == http.StatusUnauthorized {
@@ -139,7 +139,7 @@ func (c *Console) admin(w http.ResponseWriter, r *http.Request, s ServiceAPI, me
 		if method != http.MethodGet {
 			msg = "The " + s.Name + " service refused the admin token: nothing was done. Enter the right token and try again."
 		}
-		return &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
+		return &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 	}
 	return err
 }
@@ -230,7 +230,7 @@ func (c *Console) poisonDiscard(w http.ResponseWriter, r *http.Request) {
 	if req.Reason == "" {
 		// Checked here too, so that the form says so before the token is
 		// asked for.
-		c.actionFailed(w, r, s, httpapi.BadField("reason", "Say why the message is set aside: the reason is required."))
+		c.actionFailed(w, r, s, httpserver.BadField("reason", "Say why the message is set aside: the reason is required."))
 		return
 	}
 	c.poisonAction(w, r, s, "discard", req)
@@ -267,7 +267,7 @@ func (c *Console) poisonRequeueAll(w http.ResponseWriter, r *http.Request) {
 
 // actionFailed shows why an action was not done, on the page it came from.
 func (c *Console) actionFailed(w http.ResponseWriter, r *http.Request, s ServiceAPI, err error) {
-	var apiErr *httpapi.Error
+	var apiErr *httpserver.Error
 	if !errors.As(err, &apiErr) {
 		c.fail(w, r, err)
 		return

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/es-outbox/reference/order/adapters/projections"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 )
 
 // projectionView is a projection's status with its latest rebuild.
@@ -31,7 +31,7 @@ func (c *Console) projections(w http.ResponseWriter, r *http.Request) {
 	c.showProjections(w, r, http.StatusOK, "", nil)
 }
 
-func (c *Console) showProjections(w http.ResponseWriter, r *http.Request, status int, notice string, failure *httpapi.Error) {
+func (c *Console) showProjections(w http.ResponseWriter, r *http.Request, status int, notice string, failure *httpserver.Error) {
 	d := &projectionsData{}
 	p := c.newPage(r, "Projections", "projections", d)
 	p.Notice, p.Error = notice, failure
@@ -64,7 +64,7 @@ func (c *Console) showProjections(w http.ResponseWriter, r *http.Request, status
 func (c *Console) rebuild(w http.ResponseWriter, r *http.Request) {
 	proj, err := projections.Named(r.PathValue("name"))
 	if err != nil {
-		c.fail(w, r, &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()})
+		c.fail(w, r, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()})
 		return
 	}
 	if !c.requireToken(w, r) {
@@ -72,7 +72,7 @@ func (c *Console) rebuild(w http.ResponseWriter, r *http.Request) {
 	}
 	err = c.cfg.Rebuilds.Start(r.Context(), proj)
 	if errors.Is(err, projections.ErrReplayRunning) {
-		c.showProjections(w, r, http.StatusConflict, "", &httpapi.Error{Status: http.StatusConflict, Code: "replay_running",
+		c.showProjections(w, r, http.StatusConflict, "", &httpserver.Error{Status: http.StatusConflict, Code: "replay_running",
 			Message: "A rebuild of " + proj.Name + " is already running: this one was not started."})
 		return
 	}

@@ -27,7 +27,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/testenv"
 )
@@ -94,9 +94,9 @@ func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup))
-	handler = ports.NewHTTPHandler(application, nil, "", httpapi.Ops{Registry: reg}, append(more, console.Register)...)
+	handler = ports.NewHTTPHandler(application, nil, "", httpserver.Ops{Registry: reg}, append(more, console.Register)...)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
@@ -453,10 +453,10 @@ func TestConsoleShowsTheOrderPoisonQueueOnceItsAPIHasOne(t *testing.T) {
 		mux.HandleFunc("GET /v1/admin/poison", func(w http.ResponseWriter, r *http.Request) {
 			asked.Store(r.Header.Get("Authorization"))
 			if r.Header.Get("Authorization") != "Bearer "+consoleToken {
-				httpapi.WriteError(w, r, &httpapi.Error{Status: 401, Code: "unauthorized", Message: "a valid admin token is required"})
+				httpserver.WriteError(w, r, &httpserver.Error{Status: 401, Code: "unauthorized", Message: "a valid admin token is required"})
 				return
 			}
-			httpapi.WriteJSON(w, 200, map[string]any{"entries": []any{}})
+			httpserver.WriteJSON(w, 200, map[string]any{"entries": []any{}})
 		})
 	})
 	wantStatus(t, "the poison queues", e.get("/console/poison"), http.StatusOK, `href="/console/poison/order"`, `href="/console/poison/payment"`)
@@ -598,16 +598,16 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if !a.payments[r.PathValue("id")] {
-			httpapi.WriteError(w, r, &httpapi.Error{Status: 404, Code: "not_found", Message: "no payment for this order"})
+			httpserver.WriteError(w, r, &httpserver.Error{Status: 404, Code: "not_found", Message: "no payment for this order"})
 			return
 		}
-		httpapi.WriteJSON(w, 200, map[string]any{"order_id": r.PathValue("id"), "status": "succeeded", "amount": 2500, "currency": "EUR",
+		httpserver.WriteJSON(w, 200, map[string]any{"order_id": r.PathValue("id"), "status": "succeeded", "amount": 2500, "currency": "EUR",
 			"charge_id": "ch-1", "history": []map[string]any{{"type": "payment.PaymentRequested", "at": a.paidAt}, {"type": "payment.PaymentSucceeded", "at": a.paidAt}}})
 	})
 	admin := func(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") != "Bearer "+paymentToken {
-				httpapi.WriteError(w, r, &httpapi.Error{Status: 401, Code: "unauthorized", Message: "a valid admin token is required"})
+				httpserver.WriteError(w, r, &httpserver.Error{Status: 401, Code: "unauthorized", Message: "a valid admin token is required"})
 				return
 			}
 			a.mu.Lock()
@@ -619,7 +619,7 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 	entry := func(w http.ResponseWriter, r *http.Request) map[string]any {
 		e, ok := a.entries[r.PathValue("id")]
 		if !ok {
-			httpapi.WriteError(w, r, &httpapi.Error{Status: 404, Code: "not_found", Message: "no poison-queue entry with this id"})
+			httpserver.WriteError(w, r, &httpserver.Error{Status: 404, Code: "not_found", Message: "no poison-queue entry with this id"})
 		}
 		return e
 	}
@@ -647,7 +647,7 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 	mux.HandleFunc("GET /v1/admin/poison", admin(func(w http.ResponseWriter, r *http.Request) {
 		status := r.URL.Query().Get("status")
 		if status != "new" && status != "requeued" && status != "discarded" && status != "all" {
-			httpapi.WriteError(w, r, httpapi.BadField("status", "must be new, requeued, discarded or all"))
+			httpserver.WriteError(w, r, httpserver.BadField("status", "must be new, requeued, discarded or all"))
 			return
 		}
 		list := []map[string]any{}
@@ -656,21 +656,21 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 				list = append(list, e)
 			}
 		}
-		httpapi.WriteJSON(w, 200, map[string]any{"entries": list})
+		httpserver.WriteJSON(w, 200, map[string]any{"entries": list})
 	}))
 	mux.HandleFunc("GET /v1/admin/poison/{id}", admin(func(w http.ResponseWriter, r *http.Request) {
 		if e := entry(w, r); e != nil {
-			httpapi.WriteJSON(w, 200, e)
+			httpserver.WriteJSON(w, 200, e)
 		}
 	}))
 	mux.HandleFunc("POST /v1/admin/poison/{id}/requeue", admin(func(w http.ResponseWriter, r *http.Request) {
 		if e := entry(w, r); e != nil {
-			httpapi.WriteJSON(w, 200, act(e, body(r), "requeued", "requeued"))
+			httpserver.WriteJSON(w, 200, act(e, body(r), "requeued", "requeued"))
 		}
 	}))
 	mux.HandleFunc("POST /v1/admin/poison/{id}/discard", admin(func(w http.ResponseWriter, r *http.Request) {
 		if e := entry(w, r); e != nil {
-			httpapi.WriteJSON(w, 200, act(e, body(r), "discarded", "discarded"))
+			httpserver.WriteJSON(w, 200, act(e, body(r), "discarded", "discarded"))
 		}
 	}))
 	mux.HandleFunc("POST /v1/admin/poison/requeue-all", admin(func(w http.ResponseWriter, r *http.Request) {
@@ -681,7 +681,7 @@ func newPaymentAPI(t *testing.T) *paymentAPI {
 				outcomes = append(outcomes, act(e, req, "requeued", "requeued"))
 			}
 		}
-		httpapi.WriteJSON(w, 200, map[string]any{"outcomes": outcomes})
+		httpserver.WriteJSON(w, 200, map[string]any{"outcomes": outcomes})
 	}))
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()

@@ -10,13 +10,13 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/metrics"
 )
 
 // DeadlineVariables configure the deadlines of orders that wait for the
 // payment service.
-var DeadlineVariables = config.Vars{
+var DeadlineVariables = envconfig.Vars{
 	{Name: "ORDER_PAYMENT_TIMEOUT", Default: "15m", Usage: "an order still placed this long after it was placed fails (payment_failed, \"no payment outcome within ...\"); a payment that lands later is refunded"},
 	{Name: "ORDER_REFUND_TIMEOUT", Default: "15m", Usage: "an order still refund_requested this long after the refund was asked for counts in order_overdue_orders{status=\"refund_requested\"} (alert on it; nothing is done automatically)"},
 	{Name: "ORDER_DEADLINE_CHECK_INTERVAL", Default: "5s", Usage: "how often `serve` looks for orders past their payment deadline"},
@@ -31,7 +31,7 @@ type DeadlineSettings struct {
 }
 
 // DeadlineSettingsFrom reads the DeadlineVariables from vs.
-func DeadlineSettingsFrom(vs config.Vars) (DeadlineSettings, error) {
+func DeadlineSettingsFrom(vs envconfig.Vars) (DeadlineSettings, error) {
 	var (
 		s    DeadlineSettings
 		errs [3]error

@@ -16,7 +16,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
@@ -36,7 +36,7 @@ type HTTPServer struct {
 // which need "Authorization: Bearer <adminToken>" and are disabled while
 // adminToken is empty (none while queue is nil), the operational endpoints (/livez, /readyz,
 // /metrics), and those that more adds (the console's).
-func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminToken string, ops httpapi.Ops, more ...func(*http.ServeMux)) http.Handler {
+func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminToken string, ops httpserver.Ops, more ...func(*http.ServeMux)) http.Handler {
 	s := HTTPServer{app: application}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.placeOrder)
@@ -54,30 +54,26 @@ func NewHTTPHandler(application *app.Application, queue *poisonapp.Queue, adminT
 	for _, register := range more {
 		register(mux)
 	}
-	return httpapi.Handler(mux, ops)
-}
-
-type lineItemJSON struct {
-	SKU       string `json:"sku"`
-	Quantity  int64  `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
+	return httpserver.Handler(mux, ops)
 }
 
 type placeOrderRequest struct {
-	CustomerID string         `json:"customer_id"`
-	Currency   string         `json:"currency"`
-	Items      []lineItemJSON `json:"items"`
+	CustomerID string `json:"customer_id"`
+	Currency   string `json:"currency"`
+	// Items are in the API as in the OrderPlaced event (sku, quantity,
+	// unit_price): the contract's line item, read and written as it is.
+	Items []order.LineItem `json:"items"`
 }
 
 type orderResponse struct {
-	OrderID    string         `json:"order_id"`
-	CustomerID string         `json:"customer_id"`
-	Status     string         `json:"status"`
-	Currency   string         `json:"currency"`
-	Total      int64          `json:"total"`
-	Items      []lineItemJSON `json:"items"`
-	PlacedAt   time.Time      `json:"placed_at"`
-	Version    int64          `json:"version"`
+	OrderID    string           `json:"order_id"`
+	CustomerID string           `json:"customer_id"`
+	Status     string           `json:"status"`
+	Currency   string           `json:"currency"`
+	Total      int64            `json:"total"`
+	Items      []order.LineItem `json:"items"`
+	PlacedAt   time.Time        `json:"placed_at"`
+	Version    int64            `json:"version"`
 	// Reason says why the order reached its status, when someone said.
 	Reason string `json:"reason,omitempty"`
 }
@@ -87,37 +83,34 @@ var validIdempotencyKey = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 func (s HTTPServer) placeOrder(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" && !validIdempotencyKey.MatchString(key) {
-		httpapi.WriteError(w, r, httpapi.BadField("Idempotency-Key", "must be 1 to 255 printable ASCII characters"))
+		httpserver.WriteError(w, r, httpserver.BadField("Idempotency-Key", "must be 1 to 255 printable ASCII characters"))
 		return
 	}
 	var req placeOrderRequest
-	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, inMinorUnits(err))
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, inMinorUnits(err))
 		return
 	}
-	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency}
-	for _, it := range req.Items {
-		cmd.Items = append(cmd.Items, order.LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
+	cmd := order.PlaceOrder{CustomerID: req.CustomerID, Currency: req.Currency, Items: req.Items}
 	id, replayed, err := s.app.PlaceOrder(r.Context(), cmd, key)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/orders/"+id)
-	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"order_id": id, "status": string(order.StatusPlaced)})
+	httpserver.WriteJSON(w, http.StatusCreated, map[string]string{"order_id": id, "status": string(order.StatusPlaced)})
 }
 
 // inMinorUnits names the unit of a price that was not a whole number (1e3,
 // 9.99): prices are integers of minor units (cents), never decimals.
 func inMinorUnits(err error) error {
-	var e *httpapi.Error
+	var e *httpserver.Error
 	if errors.As(err, &e) && strings.HasSuffix(e.Field, "unit_price") {
-		if rest, ok := strings.CutPrefix(e.Message, httpapi.WholeNumber); ok {
-			e.Message = httpapi.WholeNumber + " of minor units" + rest
+		if rest, ok := strings.CutPrefix(e.Message, httpserver.WholeNumber); ok {
+			e.Message = httpserver.WholeNumber + " of minor units" + rest
 		}
 	}
 	return err
@@ -130,7 +123,7 @@ func (s HTTPServer) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.app.Order(r.Context(), id)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	writeOrder(w, http.StatusOK, o)
@@ -147,13 +140,13 @@ func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	version, err := ifMatch(r)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	var req cancelRequest
 	if r.ContentLength != 0 {
-		if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-			httpapi.WriteError(w, r, err)
+		if err := httpserver.DecodeJSON(w, r, &req); err != nil {
+			httpserver.WriteError(w, r, err)
 			return
 		}
 	}
@@ -162,7 +155,7 @@ func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.app.CancelOrder(r.Context(), id, version, req.Reason)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	writeOrder(w, http.StatusOK, o)
@@ -186,7 +179,7 @@ func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := s.app.OrderEvents(r.Context(), id)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	out := make([]eventJSON, len(events))
@@ -196,19 +189,16 @@ func (s HTTPServer) orderEvents(w http.ResponseWriter, r *http.Request) {
 			Payload: e.Payload, CorrelationID: e.CorrelationID, Metadata: e.Metadata, RecordedAt: e.RecordedAt,
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"order_id": id, "events": out})
+	httpserver.WriteJSON(w, http.StatusOK, map[string]any{"order_id": id, "events": out})
 }
 
 func writeOrder(w http.ResponseWriter, status int, o *order.Order) {
 	resp := orderResponse{
 		OrderID: o.ID(), CustomerID: o.CustomerID(), Status: string(o.Status()), Currency: o.Currency(),
-		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(),
-	}
-	for _, it := range o.Items() {
-		resp.Items = append(resp.Items, lineItemJSON{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		Total: o.Total(), PlacedAt: o.PlacedAt(), Version: o.Version(), Reason: o.Reason(), Items: o.Items(),
 	}
 	w.Header().Set("ETag", etag(o.Version()))
-	httpapi.WriteJSON(w, status, resp)
+	httpserver.WriteJSON(w, status, resp)
 }
 
 // etag is the order's stream version, which changes with every event.
@@ -222,7 +212,7 @@ func ifMatch(r *http.Request) (int64, error) {
 	}
 	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
 	if err != nil || v < 1 {
-		return 0, httpapi.BadField("If-Match", `must be an ETag of this order, such as "2"`)
+		return 0, httpserver.BadField("If-Match", `must be an ETag of this order, such as "2"`)
 	}
 	return v, nil
 }
@@ -230,7 +220,7 @@ func ifMatch(r *http.Request) (int64, error) {
 func orderID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		httpapi.WriteError(w, r, httpapi.BadField("id", "is not a UUID"))
+		httpserver.WriteError(w, r, httpserver.BadField("id", "is not a UUID"))
 		return "", false
 	}
 	return id, true
@@ -244,24 +234,24 @@ func apiError(err error) error {
 	)
 	switch {
 	case errors.As(err, &invalid):
-		return httpapi.BadField(invalid.Field, invalid.Message)
+		return httpserver.BadField(invalid.Field, invalid.Message)
 	case errors.As(err, &transition):
-		return &httpapi.Error{Status: http.StatusConflict, Code: "invalid_transition", Message: transition.Message}
+		return &httpserver.Error{Status: http.StatusConflict, Code: "invalid_transition", Message: transition.Message}
 	case errors.Is(err, order.ErrNotFound):
-		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no order with this id"}
+		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no order with this id"}
 	case errors.Is(err, order.ErrVersionMismatch):
-		return &httpapi.Error{Status: http.StatusPreconditionFailed, Code: "version_mismatch",
+		return &httpserver.Error{Status: http.StatusPreconditionFailed, Code: "version_mismatch",
 			Message: "the order has changed since the version in If-Match; GET it again and retry"}
 	case errors.Is(err, order.ErrConcurrentUpdate):
-		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict", Message: "the order is being changed concurrently; retry"}
+		return &httpserver.Error{Status: http.StatusConflict, Code: "conflict", Message: "the order is being changed concurrently; retry"}
 	case errors.Is(err, eventstore.ErrUnknownEvent):
 		// A newer version of the service wrote it: a replica that runs
 		// that version can load the order; this one cannot, and changes
 		// nothing.
-		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "newer_version",
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "newer_version",
 			Message: "the order holds an event written by a newer version of the service; retry later"}
 	case errors.Is(err, app.ErrIdempotencyKeyReused):
-		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
 			Message: "this Idempotency-Key was used for a different request"}
 	}
 	return err

@@ -11,7 +11,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -26,7 +26,7 @@ func FuzzPlaceOrder(f *testing.F) {
 	f.Add("text/plain", `{"customer_id":"c"}`)
 	f.Add("application/json", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a\u0000","quantity":1,"unit_price":1e3}]}`)
 	pool, _ := testenv.Database(f, eventstore.Migrations, adapters.Migrations)
-	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool)), nil, "", httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool)), nil, "", httpserver.Ops{}))
 	f.Cleanup(srv.Close)
 	events := func(t *testing.T) int {
 		var n int

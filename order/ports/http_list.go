@@ -12,7 +12,7 @@ import (
 
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/domain/order"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 )
 
 type orderSummaryJSON struct {
@@ -38,12 +38,12 @@ type listOrdersResponse struct {
 func (s HTTPServer) listOrders(w http.ResponseWriter, r *http.Request) {
 	q, err := listOrdersQuery(r.URL.RawQuery)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	page, err := s.app.ListOrders(r.Context(), q)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	resp := listOrdersResponse{Orders: make([]orderSummaryJSON, len(page.Orders))}
@@ -56,7 +56,7 @@ func (s HTTPServer) listOrders(w http.ResponseWriter, r *http.Request) {
 	if page.Next != nil {
 		resp.NextCursor = encodeCursor(*page.Next)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 var listOrdersParameters = []string{"customer_id", "status", "limit", "cursor"}
@@ -64,11 +64,11 @@ var listOrdersParameters = []string{"customer_id", "status", "limit", "cursor"}
 func listOrdersQuery(rawQuery string) (app.ListOrders, error) {
 	values, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return app.ListOrders{}, httpapi.BadField("(query)", "is not a valid query string: "+err.Error())
+		return app.ListOrders{}, httpserver.BadField("(query)", "is not a valid query string: "+err.Error())
 	}
 	for name := range values {
 		if !slices.Contains(listOrdersParameters, name) {
-			return app.ListOrders{}, httpapi.BadField(name, "is not a query parameter of this endpoint (customer_id, status, limit, cursor)")
+			return app.ListOrders{}, httpserver.BadField(name, "is not a query parameter of this endpoint (customer_id, status, limit, cursor)")
 		}
 	}
 	q := app.ListOrders{
@@ -78,14 +78,14 @@ func listOrdersQuery(rawQuery string) (app.ListOrders, error) {
 	if values.Has("limit") {
 		limit, err := strconv.Atoi(values.Get("limit"))
 		if err != nil {
-			return q, httpapi.BadField("limit", fmt.Sprintf("must be a whole number from 1 to %d", app.MaxPageSize))
+			return q, httpserver.BadField("limit", fmt.Sprintf("must be a whole number from 1 to %d", app.MaxPageSize))
 		}
 		q.Limit = limit
 	}
 	if values.Has("cursor") {
 		after, err := decodeCursor(values.Get("cursor"))
 		if err != nil {
-			return q, httpapi.BadField("cursor", "is not a next_cursor returned by this endpoint")
+			return q, httpserver.BadField("cursor", "is not a next_cursor returned by this endpoint")
 		}
 		q.After = &after
 	}

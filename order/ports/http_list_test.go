@@ -17,7 +17,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -48,7 +48,7 @@ func newListServer(t *testing.T) *httptest.Server {
 	}()
 	t.Cleanup(func() { stop(); <-projected })
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpserver.Ops{}))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 	application := app.New(adapters.NewOrderRepository(pool))
 	// A poison queue whose requeues could go nowhere: these tests never requeue.
 	queue := poisonapp.NewQueue(poisonstore.NewStore(pool), poisonkafka.NewRequeuePublisher([]string{"127.0.0.1:1"}, "test"), slog.New(slog.DiscardHandler))
-	srv := httptest.NewServer(ports.NewHTTPHandler(application, queue, "", httpapi.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(application, queue, "", httpserver.Ops{}))
 	t.Cleanup(srv.Close)
 	return &env{api: newAPI(t, srv), pool: pool, app: application}
 }

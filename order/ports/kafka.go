@@ -10,18 +10,11 @@ import (
 	"github.com/es-outbox/reference/shared/contracts"
 )
 
-// Topics and consumer group of the order service's consumer.
-const (
-	PaymentEventsTopic = "payment.events"
-	PoisonTopic        = "order.poison"
-	ConsumerGroup      = "order"
-)
-
 // HandlePaymentEvents subscribes the application to payment.events: each
 // payment outcome becomes a command on its order. A redelivered outcome
 // finds the order already changed and changes nothing.
 func HandlePaymentEvents(r *consumer.Router, application *app.Application) error {
-	return r.Handle("apply_payment_outcome", PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
+	return r.Handle("apply_payment_outcome", contracts.PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
 		eventType, err := consumer.EventType(msg)
 		if err != nil {
 			return err

@@ -18,7 +18,7 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
@@ -37,7 +37,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	for range b.N {
 		pool, url := testenv.Database(b, eventstore.Migrations, adapters.Migrations)
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		svc, err := service.New(context.Background(), service.Config{Service: config.Service{DatabaseURL: url}}, logger)
+		svc, err := service.New(context.Background(), service.Config{Service: envconfig.Service{DatabaseURL: url}}, logger)
 		if err != nil {
 			b.Fatal(err)
 		}

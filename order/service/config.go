@@ -10,15 +10,15 @@ import (
 
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/ports"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/outbox"
 )
 
 // Variables are the order service's environment variables.
 var Variables = slices.Concat(
-	config.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
-	config.Vars{
+	envconfig.Common("postgres://postgres@127.0.0.1:5432/orders?sslmode=disable", "PostgreSQL database of the order service (event store and outbox)"),
+	envconfig.Vars{
 		{Name: "HTTP_ADDR", Default: "127.0.0.1:8080", Usage: "address of the HTTP API and the console (/console/)"},
 		{Name: "ORDER_ADMIN_TOKEN", Default: "", Usage: "bearer token the /v1/admin endpoints (the poison queue, order.poison) and the console's actions on the order service (a projection rebuild) require; empty disables them"},
 		{Name: "CONSOLE_PAYMENT_URL", Default: "http://127.0.0.1:8081", Usage: "the payment service's HTTP API, as the console reaches it"},
@@ -32,7 +32,7 @@ var Variables = slices.Concat(
 
 // Config is the order service's configuration.
 type Config struct {
-	config.Service
+	envconfig.Service
 	HTTPAddr string
 	// AdminToken guards the admin endpoints and the console's actions on
 	// the order service; empty disables them.

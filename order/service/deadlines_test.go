@@ -18,8 +18,8 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
@@ -31,7 +31,7 @@ import (
 func TestOverdueOrdersShowInMetrics(t *testing.T) {
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	cfg := service.Config{
-		Service:   config.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}},
+		Service:   envconfig.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}},
 		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
 		Deadlines: ports.DeadlineSettings{PaymentTimeout: time.Millisecond, RefundTimeout: time.Millisecond},
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
@@ -35,7 +34,7 @@ func TestOrderPoisonQueue(t *testing.T) {
 	}
 	defer producer.Close()
 	key := "payment-" + uuid.NewString()
-	rec := &kgo.Record{Topic: ports.PaymentEventsTopic, Partition: 3, Key: []byte(key), Value: []byte(`{"order_id": 42}`),
+	rec := &kgo.Record{Topic: contracts.PaymentEventsTopic, Partition: 3, Key: []byte(key), Value: []byte(`{"order_id": 42}`),
 		Headers: []kgo.RecordHeader{{Key: "event_type", Value: []byte(contracts.PaymentSucceededType)}, {Key: "schema_version", Value: []byte("1")},
 			{Key: "event_id", Value: []byte(uuid.NewString())}}}
 	if err := producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
@@ -50,8 +49,8 @@ func TestOrderPoisonQueue(t *testing.T) {
 		return testenv.DoJSON(t, http.MethodGet, r.base+"/v1/admin/poison", auth, "", &list) == http.StatusOK && len(list.Entries) == 1
 	})
 	e := list.Entries[0]
-	if e.Origin.Topic != ports.PaymentEventsTopic || *e.Origin.Partition != 3 || e.Key != key || e.Handler != "apply_payment_outcome" ||
-		e.PoisonRecord.Topic != ports.PoisonTopic || !strings.Contains(e.Reason, "payload is not valid") {
+	if e.Origin.Topic != contracts.PaymentEventsTopic || *e.Origin.Partition != 3 || e.Key != key || e.Handler != "apply_payment_outcome" ||
+		e.PoisonRecord.Topic != contracts.OrderPoisonTopic || !strings.Contains(e.Reason, "payload is not valid") {
 		t.Errorf("poison entry %+v, want the outcome from payment.events 3 on order.poison with its reason", e)
 	}
 	if !strings.Contains(metrics(t, r.base), "order_poison_queue_depth 1\n") {
@@ -64,7 +63,7 @@ func TestOrderPoisonQueue(t *testing.T) {
 
 	var outcome poisonhttp.OutcomeJSON
 	if status := testenv.DoJSON(t, http.MethodPost, r.base+"/v1/admin/poison/"+e.ID+"/requeue", auth, `{"by": "ann"}`, &outcome); status != http.StatusOK ||
-		outcome.Result != "requeued" || outcome.Entry.RequeuedTo.Topic != ports.PaymentEventsTopic || *outcome.Entry.RequeuedTo.Partition != 3 {
+		outcome.Result != "requeued" || outcome.Entry.RequeuedTo.Topic != contracts.PaymentEventsTopic || *outcome.Entry.RequeuedTo.Partition != 3 {
 		t.Fatalf("requeue = %d %+v, want requeued to payment.events partition 3", status, outcome)
 	}
 	testenv.Eventually(t, 30*time.Second, "the requeued outcome poisoned again (it is still unreadable)", func() bool {

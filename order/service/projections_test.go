@@ -14,8 +14,8 @@ import (
 
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -35,7 +35,7 @@ func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)
 	t.Helper()
 	pool, url := testenv.Database(t)
 	cfg := service.Config{
-		Service:   config.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
+		Service:   envconfig.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
 		Consumer:  consumer.Settings{MaxRetries: 1, RetryInterval: 10 * time.Millisecond},
 		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
 	}

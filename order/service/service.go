@@ -17,18 +17,20 @@ import (
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
+	"github.com/es-outbox/reference/shared/readiness"
 )
 
 // Routes send the order's events to Kafka.
-var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}
+var Routes = []outbox.Route{{EventTypePrefix: "order.", Topic: contracts.OrderEventsTopic}}
 
 var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
@@ -58,7 +60,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	summaries := projections.NewSummaryReader(pool)
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(summaries).WithDeadlines(summaries)
@@ -133,7 +135,7 @@ func (s *Service) handler(ctx context.Context) (h http.Handler, wait func()) {
 		panic(err) // the templates are embedded: tests catch this
 	}
 	h = ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken,
-		httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
+		httpserver.Ops{Registry: s.metrics, Checks: readiness.Checks(s.pool, s.cfg.KafkaBrokers, migrations...)}, console.Register)
 	return h, replayer.Wait
 }
 
@@ -154,20 +156,20 @@ func (p pipeline) ProjectionStatuses(ctx context.Context) ([]projections.Status,
 // taking requests, lets those in flight finish, and drains the rest.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
-		Brokers: s.cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		Brokers: s.cfg.KafkaBrokers, Group: contracts.OrderGroup, PoisonTopic: contracts.OrderPoisonTopic,
 		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
 	})
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, s.Poison)); err != nil {
+	if err := errors.Join(ports.HandlePaymentEvents(router, s.app), poisonkafka.HandlePoisonQueue(router, contracts.OrderPoisonTopic, s.Poison)); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	handler, rebuilds := s.handler(ctx)
 	g.Go(func() error { return router.Run(ctx) })
 	g.Go(func() error {
-		err := httpapi.Serve(ctx, ln, handler, s.logger)
+		err := httpserver.Serve(ctx, ln, handler, s.logger)
 		rebuilds()
 		return err
 	})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
@@ -28,7 +28,7 @@ func TestReadyzChecksDatabaseMigrationsAndKafka(t *testing.T) {
 		{brokers, http.StatusOK},
 		{[]string{"127.0.0.1:1"}, http.StatusServiceUnavailable},
 	} {
-		svc, err := service.New(context.Background(), service.Config{Service: config.Service{DatabaseURL: url, KafkaBrokers: c.brokers}}, logger)
+		svc, err := service.New(context.Background(), service.Config{Service: envconfig.Service{DatabaseURL: url, KafkaBrokers: c.brokers}}, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestReadyzChecksDatabaseMigrationsAndKafka(t *testing.T) {
 func TestMetricsShowForwarderLagAndRequests(t *testing.T) {
 	_, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(context.Background(), service.Config{Service: config.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}}}, logger)
+	svc, err := service.New(context.Background(), service.Config{Service: envconfig.Service{DatabaseURL: url, KafkaBrokers: []string{"127.0.0.1:1"}}}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestConsoleShowsTheServicesOwnFigures(t *testing.T) {
 	_, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := service.Config{Service: config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+	cfg := service.Config{Service: envconfig.Service{DatabaseURL: url, KafkaBrokers: brokers},
 		Console: service.ConsoleSettings{PaymentURL: "http://127.0.0.1:1"}}
 	svc, err := service.New(context.Background(), cfg, logger)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/messaging"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 
@@ -56,7 +55,7 @@ func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.P
 // Save appends the payment's new events with the consumed message's
 // correlation id and trace context.
 func (r *PaymentRepository) Save(ctx context.Context, p *payment.Payment) error {
-	err := eventstore.Save(ctx, r.pool, StreamID(p.OrderID()), p.OriginalVersion(), messaging.EventContext(ctx), p.Changes())
+	err := eventstore.Save(ctx, r.pool, StreamID(p.OrderID()), p.OriginalVersion(), eventstore.ContextFrom(ctx), p.Changes())
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return fmt.Errorf("%w: order %s: %v", payment.ErrConcurrentUpdate, p.OrderID(), err)
 	}

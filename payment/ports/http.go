@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/es-outbox/reference/payment/app"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 )
@@ -26,7 +26,7 @@ type HTTPServer struct {
 // /v1/admin/poison, which need "Authorization: Bearer <adminToken>" and are
 // disabled while adminToken is empty, and the operational endpoints
 // (/livez, /readyz, /metrics).
-func NewHTTPHandler(payments *app.Application, queue *poisonapp.Queue, adminToken string, ops httpapi.Ops) http.Handler {
+func NewHTTPHandler(payments *app.Application, queue *poisonapp.Queue, adminToken string, ops httpserver.Ops) http.Handler {
 	s := HTTPServer{payments: payments}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/payments/{order_id}", s.getPayment)
@@ -35,5 +35,5 @@ func NewHTTPHandler(payments *app.Application, queue *poisonapp.Queue, adminToke
 		_, _ = w.Write(OpenAPI)
 	})
 	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "PAYMENT_ADMIN_TOKEN", Realm: "payment admin"})
-	return httpapi.Handler(mux, ops)
+	return httpserver.Handler(mux, ops)
 }

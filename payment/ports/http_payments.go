@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 )
 
 type paymentJSON struct {
@@ -31,16 +31,16 @@ type historyEntry struct {
 func (s HTTPServer) getPayment(w http.ResponseWriter, r *http.Request) {
 	orderID := r.PathValue("order_id")
 	if _, err := uuid.Parse(orderID); err != nil {
-		httpapi.WriteError(w, r, httpapi.BadField("order_id", "is not a UUID"))
+		httpserver.WriteError(w, r, httpserver.BadField("order_id", "is not a UUID"))
 		return
 	}
 	p, err := s.payments.Payment(r.Context(), orderID)
 	if errors.Is(err, payment.ErrNotFound) {
-		httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no payment for this order"})
+		httpserver.WriteError(w, r, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no payment for this order"})
 		return
 	}
 	if err != nil {
-		httpapi.WriteError(w, r, err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	resp := paymentJSON{
@@ -50,7 +50,7 @@ func (s HTTPServer) getPayment(w http.ResponseWriter, r *http.Request) {
 	for _, e := range p.History() {
 		resp.History = append(resp.History, historyEntry{Type: e.EventType(), At: eventTime(e)})
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 func eventTime(e payment.Event) time.Time {

@@ -14,7 +14,7 @@ import (
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/poison/poisontest"
@@ -39,9 +39,9 @@ func newAPI(t *testing.T, adminToken string) *api {
 	queue, store := poisontest.NewQueue(t, pool, brokers)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	payments := app.New(adapters.NewPaymentRepository(pool), adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{}), payment.Policy{}, logger)
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	ports.RegisterMetrics(reg, payments, queue, &consumer.Stats{})
-	srv := httptest.NewServer(ports.NewHTTPHandler(payments, queue, adminToken, httpapi.Ops{Registry: reg}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(payments, queue, adminToken, httpserver.Ops{Registry: reg}))
 	t.Cleanup(srv.Close)
 	return &api{t: t, url: srv.URL, brokers: brokers, store: store}
 }

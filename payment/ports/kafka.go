@@ -15,18 +15,11 @@ import (
 	"github.com/es-outbox/reference/shared/contracts"
 )
 
-// Topics and consumer group of the payment service's consumer.
-const (
-	OrderEventsTopic = "order.events"
-	PoisonTopic      = "payment.poison"
-	ConsumerGroup    = "payment"
-)
-
 // HandleOrderEvents subscribes the application to order.events: an order
 // placed is charged, a refund requested is refunded; other events are acked
 // and skipped.
 func HandleOrderEvents(r *consumer.Router, application *app.Application) error {
-	return r.Handle("charge_order", OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
+	return r.Handle("charge_order", contracts.OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
 		eventType, err := consumer.EventType(msg)
 		if err != nil {
 			return err

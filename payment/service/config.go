@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/outbox"
 )
 
 // Variables are the payment service's environment variables.
 var Variables = slices.Concat(
-	config.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events, outbox, poison store)"),
-	config.Vars{
+	envconfig.Common("postgres://postgres@127.0.0.1:5432/payments?sslmode=disable", "PostgreSQL database of the payment service (payment events, outbox, poison store)"),
+	envconfig.Vars{
 		{Name: "PAYMENT_HTTP_ADDR", Default: "127.0.0.1:8081", Usage: "address of the HTTP API: /livez, /readyz, /metrics, payments and the poison-queue admin endpoints"},
 		{Name: "PAYMENT_ADMIN_TOKEN", Default: "", Usage: "bearer token the /v1/admin endpoints require; empty disables them"},
 		{Name: "PAYMENT_CURRENCIES", Default: "", Usage: "comma-separated ISO 4217 codes the service charges in; an order in another is declined (empty: any)"},
@@ -30,7 +30,7 @@ var Variables = slices.Concat(
 
 // Config is the payment service's configuration.
 type Config struct {
-	config.Service
+	envconfig.Service
 	HTTPAddr string
 	// AdminToken guards the admin endpoints; empty disables them.
 	AdminToken string
@@ -53,7 +53,7 @@ func ConfigFromEnv() (Config, error) {
 	cfg.Service, errs[0] = v.Service()
 	cfg.HTTPAddr, cfg.AdminToken = v.String("PAYMENT_HTTP_ADDR"), v.String("PAYMENT_ADMIN_TOKEN")
 	cfg.Consumer, errs[1] = consumer.SettingsFrom(v)
-	cfg.Policy.Currencies = config.SplitList(v.String("PAYMENT_CURRENCIES"))
+	cfg.Policy.Currencies = envconfig.SplitList(v.String("PAYMENT_CURRENCIES"))
 	cfg.ApproveLimit, errs[2] = v.Int("GATEWAY_APPROVE_LIMIT", 0)
 	cfg.TransientFailureRate, errs[3] = v.Float("GATEWAY_TRANSIENT_FAILURE_RATE", 0, 1)
 	cfg.GatewayLatency, errs[4] = v.Duration("GATEWAY_LATENCY", true)

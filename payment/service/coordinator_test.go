@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/payment/ports"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -32,7 +32,7 @@ func TestCoordinatorKilledWhileConsumingChargesEveryOrderOnce(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	coordinator, err := c.Coordinator(ctx, ports.ConsumerGroup)
+	coordinator, err := c.Coordinator(ctx, contracts.PaymentGroup)
 	if err != nil {
 		t.Fatal(err)
 	}

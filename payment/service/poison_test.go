@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
@@ -128,14 +127,14 @@ func TestRequeueReturnsAMessageToItsOriginalPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	topics, err := kadm.NewClient(producer).ListTopics(ctx, ports.OrderEventsTopic)
+	topics, err := kadm.NewClient(producer).ListTopics(ctx, contracts.OrderEventsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	partitions := len(topics[ports.OrderEventsTopic].Partitions)
+	partitions := len(topics[contracts.OrderEventsTopic].Partitions)
 	byKey := map[int]bool{}
 	for _, p := range []kgo.Partitioner{kgo.StickyKeyPartitioner(nil), kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))} {
-		byKey[p.ForTopic(ports.OrderEventsTopic).Partition(&kgo.Record{Key: []byte(key)}, partitions)] = true
+		byKey[p.ForTopic(contracts.OrderEventsTopic).Partition(&kgo.Record{Key: []byte(key)}, partitions)] = true
 	}
 	var origin int32
 	for byKey[int(origin)] {
@@ -145,7 +144,7 @@ func TestRequeueReturnsAMessageToItsOriginalPartition(t *testing.T) {
 		t.Fatalf("order.events has %d partitions: none left that the key does not hash to", partitions)
 	}
 	_, _, headers := orderPlaced(t, 1_000)
-	rec := &kgo.Record{Topic: ports.OrderEventsTopic, Partition: origin, Key: []byte(key), Value: []byte(`{"order_id": "trunc`)}
+	rec := &kgo.Record{Topic: contracts.OrderEventsTopic, Partition: origin, Key: []byte(key), Value: []byte(`{"order_id": "trunc`)}
 	for k, v := range headers {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
@@ -165,8 +164,8 @@ func TestRequeueReturnsAMessageToItsOriginalPartition(t *testing.T) {
 		t.Fatalf("requeue = %+v, %v; want it requeued to partition %d", outcomes, err, origin)
 	}
 	var requeued []*kgo.Record
-	for _, r := range testenv.Records(t, e.brokers, ports.OrderEventsTopic, 1, 30*time.Second) { // the same event twice
-		if testenv.Header(r, poisonapp.RequeuedFromKey) != "" {
+	for _, r := range testenv.Records(t, e.brokers, contracts.OrderEventsTopic, 1, 30*time.Second) { // the same event twice
+		if testenv.Header(r, contracts.RequeuedFromKey) != "" {
 			requeued = append(requeued, r)
 		}
 	}

@@ -15,17 +15,19 @@ import (
 	"github.com/es-outbox/reference/payment/app"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/postgres"
+	"github.com/es-outbox/reference/shared/readiness"
 )
 
 // Routes send the payment's events to Kafka.
-var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: "payment.events"}}
+var Routes = []outbox.Route{{EventTypePrefix: "payment.", Topic: contracts.PaymentEventsTopic}}
 
 var migrations = []postgres.Migration{eventstore.Migrations, adapters.Migrations, poisonstore.Migrations}
 
@@ -59,9 +61,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		ApproveLimit: cfg.ApproveLimit, TransientFailureRate: cfg.TransientFailureRate, Latency: cfg.GatewayLatency,
 	})
 	application := app.New(adapters.NewPaymentRepository(pool), gateway, cfg.Policy, logger)
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	router, err := consumer.New(consumer.Config{
-		Brokers: cfg.KafkaBrokers, Group: ports.ConsumerGroup, PoisonTopic: ports.PoisonTopic,
+		Brokers: cfg.KafkaBrokers, Group: contracts.PaymentGroup, PoisonTopic: contracts.PaymentPoisonTopic,
 		Retries: cfg.Consumer, Logger: logger, Metrics: reg,
 	})
 	if err != nil {
@@ -70,7 +72,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
 	poisonQueue := poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger)
-	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, ports.PoisonTopic, poisonQueue)); err != nil {
+	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, contracts.PaymentPoisonTopic, poisonQueue)); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -111,7 +113,7 @@ func (s *Service) Close() {
 // Handler is the HTTP API: payments, the poison-queue admin endpoints, and
 // the operational endpoints.
 func (s *Service) Handler() http.Handler {
-	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken, httpapi.Ops{Registry: s.metrics, Checks: httpapi.ReadyChecks(s.pool, s.cfg.KafkaBrokers, migrations...)})
+	return ports.NewHTTPHandler(s.app, s.Poison, s.cfg.AdminToken, httpserver.Ops{Registry: s.metrics, Checks: readiness.Checks(s.pool, s.cfg.KafkaBrokers, migrations...)})
 }
 
 // Run consumes order events and the poison queue, serves the HTTP API on ln,
@@ -123,7 +125,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		s.logger.Info("consuming order events", "brokers", s.cfg.KafkaBrokers, "max_retries", s.cfg.Consumer.MaxRetries)
 		return s.Router.Run(ctx)
 	})
-	g.Go(func() error { return httpapi.Serve(ctx, ln, s.Handler(), s.logger) })
+	g.Go(func() error { return httpserver.Serve(ctx, ln, s.Handler(), s.logger) })
 	if s.cfg.Forwarder.Enabled {
 		g.Go(func() error {
 			return outbox.Run(ctx, s.pool, s.cfg.KafkaBrokers, Routes, s.cfg.Forwarder, s.logger, s.metrics)

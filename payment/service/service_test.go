@@ -24,11 +24,10 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/payment/service"
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison"
@@ -58,7 +57,7 @@ func start(t *testing.T, maxRetries int) *env {
 	t.Cleanup(client.Close)
 	e := &env{pool: pool, brokers: brokers, client: client}
 	e.cfg = service.Config{
-		Service:      config.Service{DatabaseURL: url, KafkaBrokers: brokers},
+		Service:      envconfig.Service{DatabaseURL: url, KafkaBrokers: brokers},
 		Consumer:     consumer.Settings{MaxRetries: maxRetries, RetryInterval: 10 * time.Millisecond},
 		ApproveLimit: 10_000,
 		Forwarder:    outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
@@ -102,7 +101,7 @@ func (e *env) run(t *testing.T) (stop func()) {
 // service's forwarder would, keyed by key.
 func (e *env) produce(t *testing.T, key string, value []byte, headers map[string]string) {
 	t.Helper()
-	rec := &kgo.Record{Topic: ports.OrderEventsTopic, Key: []byte(key), Value: value}
+	rec := &kgo.Record{Topic: contracts.OrderEventsTopic, Key: []byte(key), Value: value}
 	for k, v := range headers {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
@@ -266,7 +265,7 @@ func TestMalformedMessageIsRetriedThenPoisonedAndTheNextIsProcessed(t *testing.T
 		t.Errorf("poisoned message from %s, handler %q, event type %q; want order.events, charge_order, %s",
 			p.Origin, p.Handler, p.EventType, contracts.OrderPlacedType)
 	}
-	if p.Reason == "" || p.Origin.Offset < 0 || p.Metadata[consumer.PoisonedOffsetKey] == "" || p.Metadata["event_id"] != headers["event_id"] {
+	if p.Reason == "" || p.Origin.Offset < 0 || p.Metadata[contracts.PoisonedOffsetKey] == "" || p.Metadata["event_id"] != headers["event_id"] {
 		t.Errorf("poisoned message lacks its reason, origin or original metadata: %+v", p)
 	}
 }
@@ -343,7 +342,7 @@ func TestReplayedOffsetsChargeNothingTwice(t *testing.T) {
 	e.stop()
 
 	adm := kadm.NewClient(e.client)
-	if _, err := adm.DeleteGroup(context.Background(), ports.ConsumerGroup); err != nil {
+	if _, err := adm.DeleteGroup(context.Background(), contracts.PaymentGroup); err != nil {
 		t.Fatal(err)
 	}
 	e.stop = e.run(t)

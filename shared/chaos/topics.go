@@ -5,14 +5,16 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
 // Topics the checker reads.
 const (
-	orderEventsTopic   = "order.events"
-	paymentEventsTopic = "payment.events"
-	orderPoisonTopic   = "order.poison"
-	paymentPoisonTopic = "payment.poison"
+	orderEventsTopic   = contracts.OrderEventsTopic
+	paymentEventsTopic = contracts.PaymentEventsTopic
+	orderPoisonTopic   = contracts.OrderPoisonTopic
+	paymentPoisonTopic = contracts.PaymentPoisonTopic
 )
 
 // readTopics reads the topics from the start with franz-go, a client apart

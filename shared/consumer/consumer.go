@@ -20,27 +20,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
-	"github.com/es-outbox/reference/shared/messaging"
 	"github.com/es-outbox/reference/shared/tracing"
 )
-
-// Metadata the poison queue adds to a poisoned message, besides Watermill's
-// reason_poisoned, topic_poisoned, handler_poisoned and subscriber_poisoned.
-const (
-	PoisonedAtKey        = "poisoned_at"
-	PoisonedPartitionKey = "partition_poisoned"
-	PoisonedOffsetKey    = "offset_poisoned"
-	PoisonedKeyKey       = "key_poisoned"
-)
-
-// PoisonMetadataKeys are all the metadata keys the poison queue adds to a
-// message; without them, the message is as it was consumed.
-var PoisonMetadataKeys = []string{
-	middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
-	middleware.PoisonedSubscriberKey, PoisonedAtKey, PoisonedPartitionKey, PoisonedOffsetKey, PoisonedKeyKey,
-}
 
 // Config configures a consumer router.
 type Config struct {
@@ -79,7 +63,9 @@ type Router struct {
 // New returns a router with the standard middleware; add handlers, then Run.
 func New(cfg Config) (*Router, error) {
 	wlog := logs.Watermill(cfg.Logger.With("component", "consumer", "group", cfg.Group))
-	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey, wlog)
+	// The project's producer (acks from all in-sync replicas, idempotent),
+	// keeping the original key (placed by murmur2 on the poison topic).
+	poisonPub, err := kafka.NewPublisher(cfg.Brokers, cfg.Group+"-poison", originalKey)
 	if err != nil {
 		return nil, err
 	}
@@ -139,18 +125,18 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 		r.subscribers[group] = sub
 	}
 	r.router.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
-		origin := messaging.KafkaOrigin{Topic: topic, Group: group}
+		origin := tracing.KafkaOrigin{Topic: topic, Group: group}
 		origin.Partition, _ = wkafka.MessagePartitionFromCtx(msg.Context())
 		origin.Offset, _ = wkafka.MessagePartitionOffsetFromCtx(msg.Context())
 		key, _ := wkafka.MessageKeyFromCtx(msg.Context())
 		origin.Key = string(key)
-		ctx, span := messaging.StartProcess(msg, origin)
-		ctx = messaging.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
+		ctx, span := tracing.StartProcess(msg, origin)
+		ctx = tracing.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
 		err := handler(ctx, msg)
 		tracing.End(span, err)
 		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
-				"event_type", msg.Metadata.Get(messaging.EventTypeKey))
+				"event_type", msg.Metadata.Get(contracts.EventTypeKey))
 			if topic == r.cfg.PoisonTopic {
 				return fromPoisonTopic{err}
 			}
@@ -169,7 +155,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 // one's join sends the other back into the rebalance, for minutes.
 func (r *Router) groupFor(topic string) string {
 	if topic == r.cfg.PoisonTopic {
-		return r.cfg.Group + "-poison-store"
+		return contracts.PoisonStoreGroup(r.cfg.Group)
 	}
 	return r.cfg.Group
 }
@@ -204,15 +190,15 @@ func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, msg := range msgs {
 		ctx := msg.Context()
 		if partition, ok := wkafka.MessagePartitionFromCtx(ctx); ok {
-			msg.Metadata.Set(PoisonedPartitionKey, strconv.Itoa(int(partition)))
+			msg.Metadata.Set(contracts.PoisonedPartitionKey, strconv.Itoa(int(partition)))
 		}
 		if offset, ok := wkafka.MessagePartitionOffsetFromCtx(ctx); ok {
-			msg.Metadata.Set(PoisonedOffsetKey, strconv.FormatInt(offset, 10))
+			msg.Metadata.Set(contracts.PoisonedOffsetKey, strconv.FormatInt(offset, 10))
 		}
 		if key, ok := wkafka.MessageKeyFromCtx(ctx); ok {
-			msg.Metadata.Set(PoisonedKeyKey, string(key))
+			msg.Metadata.Set(contracts.PoisonedKeyKey, string(key))
 		}
-		msg.Metadata.Set(PoisonedAtKey, time.Now().UTC().Format(time.RFC3339Nano))
+		msg.Metadata.Set(contracts.PoisonedAtKey, time.Now().UTC().Format(time.RFC3339Nano))
 	}
 	if err := p.Publisher.Publish(topic, msgs...); err != nil {
 		return err

@@ -9,13 +9,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // EventType returns the event type of a message. A message without one
 // cannot be handled at all: the error sends it to the poison queue.
 func EventType(msg *message.Message) (string, error) {
-	t := msg.Metadata.Get(messaging.EventTypeKey)
+	t := msg.Metadata.Get(contracts.EventTypeKey)
 	if t == "" {
 		return "", errors.New("message has no event_type header")
 	}
@@ -28,10 +27,10 @@ func EventType(msg *message.Message) (string, error) {
 // at; the message ends in the poison queue with that reason.
 func Decode[T any](msg *message.Message, currentVersion int) (T, error) {
 	var v T
-	eventType := msg.Metadata.Get(messaging.EventTypeKey)
-	version, err := strconv.Atoi(msg.Metadata.Get(messaging.SchemaVersionKey))
+	eventType := msg.Metadata.Get(contracts.EventTypeKey)
+	version, err := strconv.Atoi(msg.Metadata.Get(contracts.SchemaVersionKey))
 	if err != nil {
-		return v, fmt.Errorf("%s has no valid schema_version header (%q)", eventType, msg.Metadata.Get(messaging.SchemaVersionKey))
+		return v, fmt.Errorf("%s has no valid schema_version header (%q)", eventType, msg.Metadata.Get(contracts.SchemaVersionKey))
 	}
 	payload, version, err := contracts.Upcast(eventType, version, msg.Payload)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // FuzzDecode feeds Kafka messages with arbitrary headers and payloads to
@@ -21,8 +20,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add("", "", []byte(nil))
 	f.Fuzz(func(t *testing.T, eventType, schemaVersion string, payload []byte) {
 		msg := message.NewMessage("id", payload)
-		msg.Metadata.Set(messaging.EventTypeKey, eventType)
-		msg.Metadata.Set(messaging.SchemaVersionKey, schemaVersion)
+		msg.Metadata.Set(contracts.EventTypeKey, eventType)
+		msg.Metadata.Set(contracts.SchemaVersionKey, schemaVersion)
 		if _, err := consumer.EventType(msg); err != nil && eventType != "" {
 			t.Fatalf("EventType(%q) = %v", eventType, err)
 		}

@@ -1,8 +1,10 @@
-// Package contracts holds the events that cross service boundaries. Since the
-// event store is the outbox, a stored event is exactly what its consumers
-// receive: these structs are both the services' stored events and the other
-// side's input, so the two services agree by construction and never import
-// each other.
+// Package contracts holds what the two services agree on without importing
+// each other: the events that cross service boundaries, and the names they
+// travel under (topics, consumer groups, metadata and header keys, in
+// names.go). Since the event store is the outbox, a stored event is exactly
+// what its consumers receive: these structs are both the services' stored
+// events and the other side's input, so the two services agree by
+// construction. Pure Go: it imports nothing but the standard library.
 //
 // Type names never change. A breaking change to a payload gets a new schema
 // version, and readers upcast older versions to the current shape.

@@ -13,10 +13,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
-// Topics are the topics the services use, created at start.
-var Topics = []string{"order.events", "order.poison", "payment.events", "payment.poison"}
+// Topics are the topics the services use (contracts.Topics), created at start.
+var Topics = contracts.Topics
 
 // Config says where the broker listens and keeps its data.
 type Config struct {

@@ -4,9 +4,12 @@
 package eventstore
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // Event is an event to be appended to a stream.
@@ -29,6 +32,14 @@ type Context struct {
 	// Metadata holds the W3C trace context (traceparent, tracestate) and any
 	// other string metadata to carry along as message headers.
 	Metadata map[string]string
+}
+
+// ContextFrom is the Context to store with the events caused by the request
+// or message being handled in ctx: its correlation id and trace context.
+func ContextFrom(ctx context.Context) Context {
+	origin := Context{CorrelationID: tracing.CorrelationID(ctx), Metadata: map[string]string{}}
+	tracing.InjectTrace(ctx, origin.Metadata)
+	return origin
 }
 
 // RecordedEvent is an event as stored.

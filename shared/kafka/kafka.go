@@ -1,7 +1,9 @@
-// Package kafka builds Watermill publishers and subscribers for Kafka with the
-// settings this project relies on: acks from all in-sync replicas, an
-// idempotent producer, consumer groups that start from the oldest offset, and
-// the event's stream id as the partition key.
+// Package kafka builds the project's Kafka clients with the settings it
+// relies on: one producer construction for every write (NewOrderedProducer:
+// franz-go's idempotent producer, acks from all in-sync replicas, Kafka's
+// standard murmur2 partitioner) with a Watermill publisher on it, and
+// watermill-kafka (Sarama) subscribers whose new consumer groups start from
+// the oldest offset.
 package kafka
 
 import (
@@ -15,7 +17,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,42 +29,14 @@ func LogClientTo(logger *slog.Logger) {
 	}
 }
 
-// saramaConfig is the client configuration shared by producers and consumers.
-func saramaConfig(clientID string) *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.ClientID = clientID
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
-	return cfg
-}
-
-// ProducerConfig is for Sarama producers that must not lose or duplicate a
-// message they were told was sent (poison and requeue publishers): acks from
-// all in-sync replicas, idempotence, Kafka's standard partitioner (see
-// Partitioner). They send one message at a time; a producer that must keep
-// many in flight in order is NewOrderedProducer.
-func ProducerConfig(clientID string) *sarama.Config {
-	cfg := saramaConfig(clientID)
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Idempotent = true
-	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
-	// Retry for about half a minute, as Kafka's own producer does (it retries
-	// until its delivery timeout), so that a short broker outage is no error.
-	cfg.Producer.Retry.Max = 30
-	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
-		return min(100*time.Millisecond<<min(retries, 4), time.Second)
-	}
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
-	return cfg
-}
-
 // ConsumerConfig is for consumer groups: a new group starts from the oldest
 // offset (Sarama's default, the newest, would silently skip what is already
 // in the topic).
 func ConsumerConfig(clientID string) *sarama.Config {
-	cfg := saramaConfig(clientID)
+	cfg := sarama.NewConfig()
+	cfg.ClientID = clientID
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Return.Errors = true
 	// A JoinGroup request waits at the coordinator up to the rebalance
@@ -80,46 +53,31 @@ func ConsumerConfig(clientID string) *sarama.Config {
 	return cfg
 }
 
-// PartitionKeyFunc returns the Kafka key of a message; messages with the same
-// key go to the same partition, in order.
-type PartitionKeyFunc func(msg *message.Message) string
-
-// NewPublisher returns a Watermill publisher that keys each message with key
-// and sends its metadata as headers (watermill-kafka's format, which
-// consumers unmarshal).
-func NewPublisher(brokers []string, clientID string, key PartitionKeyFunc, logger watermill.LoggerAdapter) (*wkafka.Publisher, error) {
-	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers: brokers,
-		Marshaler: wkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
-			return key(msg), nil
-		}),
-		OverwriteSaramaConfig: ProducerConfig(clientID),
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("kafka publisher for %s: %w", strings.Join(brokers, ","), err)
-	}
-	return pub, nil
-}
-
-// NewOrderedProducer returns a franz-go client for a producer that must
-// keep each partition in order whatever happens to the brokers: the outbox
-// forwarder. It is Kafka's idempotent producer: acks from all in-sync
+// NewOrderedProducer returns a franz-go client as the project's producer:
+// every write of the project to Kafka goes through it (the outbox
+// forwarder; Publisher, which the poison queue middleware publishes with;
+// the poison queue's requeue). It keeps each partition in order whatever
+// happens to the brokers, as Kafka's idempotent producer: acks from all in-sync
 // replicas, up to five produce requests in flight per broker, each batch
 // numbered so that the partition leader takes them only in sequence and
 // drops a retried one it already has, through leader failover too (the
 // sequence state is replicated with the log). It retries a record until
 // Kafka takes it, with no delivery timeout: the forwarder can do nothing
 // with a failure but send the same batch again, and the outbox lag metrics
-// show an outage. If a record ever fails, every later record of its
-// partition fails too, so a resend restores the order.
+// show an outage (the poison and requeue publishers set a delivery timeout:
+// someone waits for their answer). If a record ever fails, every later
+// record of its partition fails too, so a resend restores the order.
 //
-// Sarama's AsyncProducer is not used here: it gives up on a record at once
-// in some paths while the broker is away (no metadata, circuit breaker
-// open) and sends later records of the same partition, so after a broker
-// restart later events arrived before earlier ones.
+// Sarama's producers are not used: its AsyncProducer gives up on a record
+// at once in some paths while the broker is away (no metadata, circuit
+// breaker open) and sends later records of the same partition, so after a
+// broker restart later events arrived before earlier ones; one producer
+// construction for every write keeps the settings that matter (acks,
+// idempotence, the partitioner) in one place. The consumers stay on
+// watermill-kafka's Sarama subscriber.
 //
-// opts come after these settings and override them (benchmarks compare
-// other settings with them).
+// opts come after these settings and override them (the poison and requeue
+// publishers add timeouts; benchmarks compare other settings).
 func NewOrderedProducer(brokers []string, clientID string, opts ...kgo.Opt) (*kgo.Client, error) {
 	client, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -138,8 +96,7 @@ func NewOrderedProducer(brokers []string, clientID string, opts ...kgo.Opt) (*kg
 // (murmur2 of the key, as Kafka Connect, Debezium, Kafka Streams and kcat
 // -X partitioner=murmur2_random do), so that every producer of a stream's
 // records agrees on its partition and per-stream order holds whoever
-// produced them. Every producer of the project uses it (Sarama's:
-// sarama.NewMurmur2Partitioner, the same function).
+// produced them. Every producer of the project uses it (NewOrderedProducer).
 var Partitioner = kgo.StickyKeyPartitioner(nil)
 
 // NewSubscriber returns a Watermill subscriber in the given consumer group.

@@ -8,11 +8,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The forwarder (franz-go) and the Sarama producers (poison, requeue) must
-// put a stream's events in the same partition, or a requeued event could
-// overtake its stream's earlier ones.
-func TestProducersPartitionKeysAlike(t *testing.T) {
-	sar := ProducerConfig("test").Producer.Partitioner("order.events")
+// The project's producers place a key where Kafka's Java client does:
+// murmur2, checked against Sarama's implementation of the same function
+// (written apart from franz-go's), so that Kafka Connect, Debezium or a
+// script writing a stream's records agree with them on its partition
+// (kcat_test.go checks the same with kcat on a broker).
+func TestPartitionerIsKafkasStandardMurmur2(t *testing.T) {
+	sar := sarama.NewMurmur2Partitioner("order.events")
 	for _, partitions := range []int{1, 3, 4, 12} {
 		ours := Partitioner.ForTopic("order.events")
 		for i := range 1000 {

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // New returns a logger writing to stderr: text on a terminal, JSON otherwise.
@@ -37,7 +37,7 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
-	if id := messaging.CorrelationID(ctx); id != "" {
+	if id := tracing.CorrelationID(ctx); id != "" {
 		r.AddAttrs(slog.String("correlation_id", id))
 	}
 	return h.Handler.Handle(ctx, r)

@@ -11,8 +11,8 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/messaging"
 )
 
 // The forwarder's SQL subscriber yields one Watermill message per read: a
@@ -95,12 +95,12 @@ func batchEvents(batch *message.Message) ([]forwardedEvent, error) {
 		if _, ok := e.msg.Metadata[wkafka.UUIDHeaderKey]; ok {
 			return nil, fmt.Errorf("outbox: metadata %s of event %s is reserved for the message UUID", wkafka.UUIDHeaderKey, id)
 		}
-		e.msg.Metadata.Set(messaging.EventIDKey, id)
-		e.msg.Metadata.Set(messaging.EventTypeKey, eventType)
-		e.msg.Metadata.Set(messaging.SchemaVersionKey, schemaVersion)
-		e.msg.Metadata.Set(messaging.StreamIDKey, streamID)
-		e.msg.Metadata.Set(messaging.StreamVersionKey, streamVersion)
-		e.msg.Metadata.Set(messaging.CorrelationIDKey, correlationID)
+		e.msg.Metadata.Set(contracts.EventIDKey, id)
+		e.msg.Metadata.Set(contracts.EventTypeKey, eventType)
+		e.msg.Metadata.Set(contracts.SchemaVersionKey, schemaVersion)
+		e.msg.Metadata.Set(contracts.StreamIDKey, streamID)
+		e.msg.Metadata.Set(contracts.StreamVersionKey, streamVersion)
+		e.msg.Metadata.Set(contracts.CorrelationIDKey, correlationID)
 		events = append(events, e)
 	}
 	return events, nil

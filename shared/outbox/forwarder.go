@@ -14,7 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // ForwarderConfig configures a Forwarder.
@@ -175,7 +175,7 @@ func (f *Forwarder) forward(batch *message.Message) error {
 		return errDraining
 	}
 	for _, e := range events {
-		_, span := messaging.StartSend(e.msg, e.destination.Topic, e.destination.Key)
+		_, span := tracing.StartSend(e.msg, e.destination.Topic, e.destination.Key)
 		f.sender.send(e.destination, e.msg, span)
 	}
 	if err := f.sender.flush(); err != nil {

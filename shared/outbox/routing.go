@@ -7,7 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
 // Route sends every event whose type starts with EventTypePrefix to Topic.
@@ -56,10 +56,10 @@ func Routing(routes ...Route) message.HandlerMiddleware {
 }
 
 func route(routes []Route, msg *message.Message) (Destination, error) {
-	eventType := msg.Metadata.Get(messaging.EventTypeKey)
+	eventType := msg.Metadata.Get(contracts.EventTypeKey)
 	for _, r := range routes {
 		if strings.HasPrefix(eventType, r.EventTypePrefix) {
-			return Destination{Topic: r.Topic, Key: msg.Metadata.Get(messaging.StreamIDKey)}, nil
+			return Destination{Topic: r.Topic, Key: msg.Metadata.Get(contracts.StreamIDKey)}, nil
 		}
 	}
 	return Destination{}, fmt.Errorf("outbox: no route for event %s of type %q", msg.UUID, eventType)

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
@@ -19,7 +18,8 @@ import (
 // Kafka has answered for every event handed over so far. Waiting for each
 // event instead costs one Kafka round trip per event. The producer is
 // kafka.NewOrderedProducer: it keeps each partition in order through broker
-// outages, which per-stream order depends on.
+// outages, which per-stream order depends on. Each event goes as
+// kafka.NewRecord (batchEvents refuses metadata that would hide its UUID).
 type sender struct {
 	client  *kgo.Client
 	pending sync.WaitGroup // events handed over that Kafka has not answered for
@@ -43,7 +43,7 @@ func newSender(brokers []string) (*sender, error) {
 // send hands msg to the producer for d; span ends when Kafka answers for it.
 func (s *sender) send(d Destination, msg *message.Message, span trace.Span) {
 	s.pending.Add(1)
-	s.client.Produce(context.Background(), kafkaRecord(d, msg), func(_ *kgo.Record, err error) {
+	s.client.Produce(context.Background(), kafka.NewRecord(d.Topic, d.Key, msg), func(_ *kgo.Record, err error) {
 		tracing.End(span, err)
 		if err != nil {
 			s.mu.Lock()
@@ -54,30 +54,6 @@ func (s *sender) send(d Destination, msg *message.Message, span trace.Span) {
 		}
 		s.pending.Done()
 	})
-}
-
-// kafkaRecord is msg as a Kafka record in watermill-kafka's format (the
-// message UUID under wkafka.UUIDHeaderKey and each metadata entry as a
-// header), which consumers read with its DefaultMarshaler. It is built here
-// rather than by that marshaler because it runs for every event: all header
-// values share one buffer instead of taking an allocation each.
-// (batchEvents refuses metadata that would hide the UUID header.)
-func kafkaRecord(d Destination, msg *message.Message) *kgo.Record {
-	size := len(msg.UUID)
-	for _, v := range msg.Metadata {
-		size += len(v)
-	}
-	buf := make([]byte, 0, size)
-	headers := make([]kgo.RecordHeader, 0, len(msg.Metadata)+1)
-	add := func(k, v string) {
-		buf = append(buf, v...)
-		headers = append(headers, kgo.RecordHeader{Key: k, Value: buf[len(buf)-len(v) : len(buf) : len(buf)]})
-	}
-	add(wkafka.UUIDHeaderKey, msg.UUID)
-	for k, v := range msg.Metadata {
-		add(k, v)
-	}
-	return &kgo.Record{Topic: d.Topic, Key: []byte(d.Key), Value: msg.Payload, Headers: headers}
 }
 
 // flush waits until Kafka has answered for every event sent, and returns the

@@ -10,12 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/logs"
 )
 
 // Variables configure the forwarder of any service.
-var Variables = config.Vars{
+var Variables = envconfig.Vars{
 	{Name: "FORWARDER_ENABLED", Default: "true", Usage: "run the forwarder inside `serve`"},
 	{Name: "FORWARDER_POLL_INTERVAL", Default: "20ms", Usage: "how soon the forwarder reads again after finding no new events, while events are being appended (an append's notification wakes it at once)"},
 	{Name: "FORWARDER_IDLE_POLL_INTERVAL", Default: "1s", Usage: "how soon an idle forwarder reads again if no notification wakes it"},
@@ -31,7 +31,7 @@ type Settings struct {
 }
 
 // SettingsFrom reads the forwarder Variables from vs.
-func SettingsFrom(vs config.Vars) (Settings, error) {
+func SettingsFrom(vs envconfig.Vars) (Settings, error) {
 	var (
 		s    Settings
 		errs [4]error

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 )
 
 // Documented checks that the README (readme is its path) has a row in its
 // configuration table for every variable, giving its default, so the docs
 // cannot drift from the code.
-func Documented(t testing.TB, readme string, vars config.Vars) {
+func Documented(t testing.TB, readme string, vars envconfig.Vars) {
 	t.Helper()
 	raw, err := os.ReadFile(readme)
 	if err != nil {

@@ -1,7 +1,10 @@
-// Package tracing sets up OpenTelemetry tracing. Every event stores the W3C
-// trace context of the command that caused it, so spans anywhere downstream
-// (the forwarder minutes later, a consumer after a restart) join the
-// command's trace.
+// Package tracing follows a request through both services: it sets up
+// OpenTelemetry tracing, starts the spans of sending and processing a
+// message, moves W3C trace context in and out of message metadata, and
+// carries the correlation id in a context. Every event stores the trace
+// context and correlation id of the command that caused it, so spans and
+// logs anywhere downstream (the forwarder minutes later, a consumer after a
+// restart) join the command's trace.
 package tracing
 
 import (

@@ -10,12 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 // Variables configure the projector.
-var Variables = config.Vars{
+var Variables = envconfig.Vars{
 	{Name: "PROJECTOR_ENABLED", Default: "true", Usage: "keep the read models (projections) up to date inside `serve`"},
 	{Name: "PROJECTOR_POLL_INTERVAL", Default: "20ms", Usage: "how soon the projector reads again after finding no new events"},
 	{Name: "PROJECTOR_BATCH_SIZE", Default: "500", Usage: "events the projector applies per transaction"},
@@ -29,7 +29,7 @@ type Settings struct {
 }
 
 // SettingsFrom reads the projector Variables from vs.
-func SettingsFrom(vs config.Vars) (Settings, error) {
+func SettingsFrom(vs envconfig.Vars) (Settings, error) {
 	var (
 		s    Settings
 		errs [3]error

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
@@ -103,7 +103,7 @@ func run(args []string, stdout io.Writer) error {
 	case "health":
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		return httpapi.Probe(ctx, cfg.HTTPAddr)
+		return httpserver.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {
 			return err

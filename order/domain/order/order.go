@@ -42,11 +42,9 @@ const (
 )
 
 // LineItem is a product line: quantity times a unit price in minor units.
-type LineItem struct {
-	SKU       string
-	Quantity  int64
-	UnitPrice int64
-}
+// It is the contract's line item, so the order records its items in
+// OrderPlaced, and rebuilds them from it, as they are: no copy either way.
+type LineItem = contracts.LineItem
 
 // PlaceOrder is the command to place a new order.
 type PlaceOrder struct {
@@ -86,10 +84,7 @@ func Place(cmd PlaceOrder, now time.Time) (*Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := make([]contracts.LineItem, len(cmd.Items))
-	for i, it := range cmd.Items {
-		items[i] = contracts.LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
-	}
+	items := append([]LineItem(nil), cmd.Items...) // the command's slice stays the caller's
 	o := &Order{}
 	o.record(OrderPlaced{
 		OrderID: cmd.OrderID, CustomerID: cmd.CustomerID, Items: items,
@@ -165,10 +160,7 @@ func (o *Order) apply(e Event) error {
 	case OrderPlaced:
 		o.id, o.customerID, o.currency, o.total = e.OrderID, e.CustomerID, e.Currency, e.Total
 		o.placedAt, o.status = e.PlacedAt, StatusPlaced
-		o.items = make([]LineItem, len(e.Items))
-		for i, it := range e.Items {
-			o.items[i] = LineItem{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
-		}
+		o.items = e.Items
 	case OrderPaid:
 		o.status, o.chargeID, o.reason = StatusPaid, e.ChargeID, ""
 	case OrderPaymentFailed:

@@ -20,8 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/envconfig"
 )
 
 func main() {
@@ -90,7 +90,10 @@ func produce(args []string) error {
 	if *topic == "" || fs.NArg() != 1 {
 		return errors.New("produce needs --topic and exactly one VALUE (see --help)")
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(config.SplitList(*brokers)...))
+	// A plain franz-go client on purpose, not the services' producer
+	// (kafka.NewOrderedProducer): this writes what someone else's client
+	// would, hand-made or broken records to test the consumers with.
+	client, err := kgo.NewClient(kgo.SeedBrokers(envconfig.SplitList(*brokers)...))
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/poison"
 )
 
@@ -36,15 +36,6 @@ type Store interface {
 type Publisher interface {
 	Publish(ctx context.Context, m poison.Message) (poison.Position, error)
 }
-
-// Metadata a requeued message carries besides its original metadata, so that
-// its consumer and anyone reading the topic can tell it was requeued.
-const (
-	// RequeuedFromKey is the poison-topic record it came back from ("payment.poison 0/3").
-	RequeuedFromKey = "requeued_from"
-	// RequeuedAtKey is when it was requeued (RFC 3339).
-	RequeuedAtKey = "requeued_at"
-)
 
 // ErrPublish means a requeued message could not be published: Kafka, not the
 // entry, is at fault, and the entry stays new.
@@ -123,7 +114,7 @@ func (q *Queue) Depth(ctx context.Context) (int64, error) {
 
 // Requeue publishes each selected entry's message back to its original topic
 // and partition, with its original key and metadata (the poison queue's own metadata
-// removed, RequeuedFromKey and RequeuedAtKey added), and marks it requeued.
+// removed, contracts.RequeuedFromKey and contracts.RequeuedAtKey added), and marks it requeued.
 // Entries handled already are left alone (Unchanged). Every id is checked
 // before anything is published; on an error, the outcomes so far are
 // returned with it.
@@ -246,11 +237,11 @@ func requeueMessage(e poison.Entry, at time.Time) (poison.Message, error) {
 	if metadata == nil {
 		metadata = map[string]string{}
 	}
-	for _, k := range consumer.PoisonMetadataKeys {
+	for _, k := range contracts.PoisonMetadataKeys {
 		delete(metadata, k)
 	}
-	metadata[RequeuedFromKey] = e.Record.String()
-	metadata[RequeuedAtKey] = at.UTC().Format(time.RFC3339Nano)
+	metadata[contracts.RequeuedFromKey] = e.Record.String()
+	metadata[contracts.RequeuedAtKey] = at.UTC().Format(time.RFC3339Nano)
 	return poison.Message{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Key: e.Key, ID: e.MessageID,
 		Metadata: metadata, Payload: e.Payload}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
@@ -73,14 +74,14 @@ func TestRequeuePublishesTheOriginalMessageMarkedAsRequeued(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"event_id": "event-42", "event_type": "order.OrderPlaced", "correlation_id": "c-42",
-		"_watermill_message_uuid": "event-42", poisonapp.RequeuedFromKey: "payment.poison 0/3",
+		"_watermill_message_uuid": "event-42", contracts.RequeuedFromKey: "payment.poison 0/3",
 	} {
 		if got := testenv.Header(r, k); got != want {
 			t.Errorf("requeued header %s = %q, want %q", k, got, want)
 		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, testenv.Header(r, poisonapp.RequeuedAtKey)); err != nil {
-		t.Errorf("requeued_at %q is not a time", testenv.Header(r, poisonapp.RequeuedAtKey))
+	if _, err := time.Parse(time.RFC3339Nano, testenv.Header(r, contracts.RequeuedAtKey)); err != nil {
+		t.Errorf("requeued_at %q is not a time", testenv.Header(r, contracts.RequeuedAtKey))
 	}
 	for _, h := range r.Headers {
 		if h.Key == "poisoned_at" || strings.HasSuffix(h.Key, "_poisoned") {

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 )
@@ -57,14 +57,14 @@ func requireAdminToken(admin Admin) func(http.HandlerFunc) http.Handler {
 	return func(next http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if token == "" {
-				httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled",
+				httpserver.WriteError(w, r, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled",
 					Message: "admin endpoints are disabled until " + admin.TokenVariable + " is set"})
 				return
 			}
 			got, ok := bearerToken(r)
-			if !ok || !httpapi.TokenMatches(token, got) {
+			if !ok || !httpserver.TokenMatches(token, got) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="`+admin.Realm+`"`)
-				httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				httpserver.WriteError(w, r, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 					Message: "a valid admin token is required: Authorization: Bearer <token>"})
 				return
 			}
@@ -86,12 +86,12 @@ func (s server) listPoison(w http.ResponseWriter, r *http.Request) {
 	}
 	status, err := poison.ParseStatusFilter(filter)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	entries, err := s.poison.List(r.Context(), status)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	resp := struct {
@@ -100,16 +100,16 @@ func (s server) listPoison(w http.ResponseWriter, r *http.Request) {
 	for _, e := range entries {
 		resp.Entries = append(resp.Entries, NewPoisonEntryJSON(e))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s server) getPoison(w http.ResponseWriter, r *http.Request) {
 	e, err := s.poison.Entry(r.Context(), r.PathValue("id"))
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, NewPoisonEntryJSON(e))
+	httpserver.WriteJSON(w, http.StatusOK, NewPoisonEntryJSON(e))
 }
 
 // requeueRequest is the optional body of the requeue endpoints.
@@ -121,26 +121,26 @@ type requeueRequest struct {
 func (s server) requeuePoison(w http.ResponseWriter, r *http.Request) {
 	var req requeueRequest
 	if err := decodeOptionalJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	outcomes, err := s.poison.Requeue(r.Context(), poisonapp.RequeueRequest{IDs: []string{r.PathValue("id")}, By: req.By, DryRun: req.DryRun})
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
+	httpserver.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
 }
 
 func (s server) requeueAllPoison(w http.ResponseWriter, r *http.Request) {
 	var req requeueRequest
 	if err := decodeOptionalJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	outcomes, err := s.poison.Requeue(r.Context(), poisonapp.RequeueRequest{All: true, By: req.By, DryRun: req.DryRun})
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
 	writeOutcomes(w, outcomes)
@@ -154,16 +154,16 @@ type discardRequest struct {
 
 func (s server) discardPoison(w http.ResponseWriter, r *http.Request) {
 	var req discardRequest
-	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-		httpapi.WriteError(w, r, err)
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	outcomes, err := s.poison.Discard(r.Context(), []string{r.PathValue("id")}, req.Reason, req.By)
 	if err != nil {
-		httpapi.WriteError(w, r, apiError(err))
+		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
+	httpserver.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
 }
 
 func writeOutcomes(w http.ResponseWriter, outcomes []poisonapp.Outcome) {
@@ -173,7 +173,7 @@ func writeOutcomes(w http.ResponseWriter, outcomes []poisonapp.Outcome) {
 	for _, o := range outcomes {
 		resp.Outcomes = append(resp.Outcomes, NewOutcomeJSON(o))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 // decodeOptionalJSON decodes a request body if there is one.
@@ -181,7 +181,7 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	return httpapi.DecodeJSON(w, r, dst)
+	return httpserver.DecodeJSON(w, r, dst)
 }
 
 // apiError maps the poison queue's errors to HTTP errors, in one place.
@@ -189,17 +189,17 @@ func apiError(err error) error {
 	var field *poison.FieldError
 	switch {
 	case errors.As(err, &field):
-		return httpapi.BadField(field.Field, field.Message)
+		return httpserver.BadField(field.Field, field.Message)
 	case errors.Is(err, poison.ErrNotFound):
-		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no poison-queue entry with this id"}
+		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no poison-queue entry with this id"}
 	case errors.Is(err, poison.ErrInvalidStatus):
-		return httpapi.BadField("status", "must be new, requeued, discarded or all")
+		return httpserver.BadField("status", "must be new, requeued, discarded or all")
 	case errors.Is(err, poison.ErrReasonRequired):
-		return httpapi.BadField("reason", "is required: say why the message is set aside")
+		return httpserver.BadField("reason", "is required: say why the message is set aside")
 	case errors.Is(err, poison.ErrNoOrigin):
-		return &httpapi.Error{Status: http.StatusConflict, Code: "not_requeueable", Message: err.Error()}
+		return &httpserver.Error{Status: http.StatusConflict, Code: "not_requeueable", Message: err.Error()}
 	case errors.Is(err, poisonapp.ErrPublish):
-		return &httpapi.Error{Status: http.StatusBadGateway, Code: "publish_failed", Message: err.Error()}
+		return &httpserver.Error{Status: http.StatusBadGateway, Code: "publish_failed", Message: err.Error()}
 	}
 	return err
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
@@ -34,11 +34,11 @@ func newAPI(t *testing.T, adminToken string) *api {
 	pool, _ := testenv.Database(t, poisonstore.Migrations)
 	brokers := testenv.Kafka(t)
 	queue, store := poisontest.NewQueue(t, pool, brokers)
-	reg := httpapi.NewRegistry()
+	reg := httpserver.NewRegistry()
 	reg.MustRegister(poisonhttp.DepthCollector(queue, "test_poison_queue_depth"))
 	mux := http.NewServeMux()
 	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "TEST_ADMIN_TOKEN", Realm: "test admin"})
-	srv := httptest.NewServer(httpapi.Handler(mux, httpapi.Ops{Registry: reg}))
+	srv := httptest.NewServer(httpserver.Handler(mux, httpserver.Ops{Registry: reg}))
 	t.Cleanup(srv.Close)
 	return &api{t: t, url: srv.URL, brokers: brokers, store: store}
 }

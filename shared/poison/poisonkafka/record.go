@@ -11,10 +11,9 @@ import (
 
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/es-outbox/reference/shared/consumer"
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 )
@@ -44,7 +43,7 @@ func poisonEntry(msg *message.Message, topic string) (poison.Entry, error) {
 		return poison.Entry{}, errors.New("poison record without its Kafka partition and offset")
 	}
 	md := msg.Metadata
-	key, ok := md[consumer.PoisonedKeyKey]
+	key, ok := md[contracts.PoisonedKeyKey]
 	if !ok { // a record produced by hand: its own key is the original's
 		k, _ := wkafka.MessageKeyFromCtx(ctx)
 		key = string(k)
@@ -53,15 +52,15 @@ func poisonEntry(msg *message.Message, topic string) (poison.Entry, error) {
 		ID:         poison.IDFor(partition, offset),
 		Record:     poison.Position{Topic: topic, Partition: partition, Offset: offset},
 		PoisonedAt: poisonedAt(msg),
-		Reason:     md.Get(middleware.ReasonForPoisonedKey),
+		Reason:     md.Get(contracts.ReasonPoisonedKey),
 		Origin: poison.Position{
-			Topic:     md.Get(middleware.PoisonedTopicKey),
-			Partition: int32(parseOrUnknown(md.Get(consumer.PoisonedPartitionKey), 32)),
-			Offset:    parseOrUnknown(md.Get(consumer.PoisonedOffsetKey), 64),
+			Topic:     md.Get(contracts.PoisonedTopicKey),
+			Partition: int32(parseOrUnknown(md.Get(contracts.PoisonedPartitionKey), 32)),
+			Offset:    parseOrUnknown(md.Get(contracts.PoisonedOffsetKey), 64),
 		},
 		Key:       key,
-		Handler:   md.Get(middleware.PoisonedHandlerKey),
-		EventType: md.Get(messaging.EventTypeKey),
+		Handler:   md.Get(contracts.PoisonedHandlerKey),
+		EventType: md.Get(contracts.EventTypeKey),
 		MessageID: msg.UUID,
 		Metadata:  md,
 		Payload:   msg.Payload,
@@ -72,7 +71,7 @@ func poisonEntry(msg *message.Message, topic string) (poison.Entry, error) {
 // poisonedAt is when the poison queue took the message, else when the
 // record was written.
 func poisonedAt(msg *message.Message) time.Time {
-	if at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(consumer.PoisonedAtKey)); err == nil {
+	if at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(contracts.PoisonedAtKey)); err == nil {
 		return at
 	}
 	if at, ok := wkafka.MessageTimestampFromCtx(msg.Context()); ok && !at.IsZero() {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/kafka"
@@ -49,16 +49,9 @@ func (p *RequeuePublisher) Publish(ctx context.Context, m poison.Message) (poiso
 	if err != nil {
 		return poison.Position{}, err
 	}
-	r := &kgo.Record{Topic: m.Topic, Partition: m.Partition, Value: m.Payload}
-	if m.Key != "" { // no key stays no key
-		r.Key = []byte(m.Key)
-	}
-	if m.ID != "" {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: wkafka.UUIDHeaderKey, Value: []byte(m.ID)})
-	}
-	for k, v := range m.Metadata {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
+	// The record format of every producer of the project; no key stays no key.
+	r := kafka.NewRecord(m.Topic, m.Key, &message.Message{UUID: m.ID, Metadata: m.Metadata, Payload: m.Payload})
+	r.Partition = m.Partition
 	if err := client.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return poison.Position{}, fmt.Errorf("publish to %s at %s: %w", m.Topic, strings.Join(p.brokers, ","), err)
 	}

@@ -1,4 +1,4 @@
-package messaging
+package tracing
 
 import (
 	"context"
@@ -9,11 +9,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/es-outbox/reference/shared/contracts"
 )
 
-// tracer is taken once: StartSend and StartProcess run for every event, and
+// messageTracer is taken once: StartSend and StartProcess run for every event, and
 // the global provider hands its spans on to the one set later.
-var tracer = otel.Tracer("github.com/es-outbox/reference/shared/messaging")
+var messageTracer = otel.Tracer("github.com/es-outbox/reference/shared/tracing")
 
 // StartSend starts the producer span of sending msg to a Kafka topic, as a
 // child of the trace stored with the event, and puts the span's context in
@@ -22,7 +24,7 @@ var tracer = otel.Tracer("github.com/es-outbox/reference/shared/messaging")
 // span that records (so samplers do not see them): without a tracer provider,
 // or in a trace not sampled, the span then costs little.
 func StartSend(msg *message.Message, topic, key string) (context.Context, trace.Span) {
-	ctx, span := tracer.Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := messageTracer.Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
 	if span.IsRecording() {
 		span.SetAttributes(
 			semconv.MessagingSystemKafka,
@@ -31,7 +33,7 @@ func StartSend(msg *message.Message, topic, key string) (context.Context, trace.
 			semconv.MessagingDestinationName(topic),
 			semconv.MessagingKafkaMessageKey(key),
 			semconv.MessagingMessageID(msg.UUID),
-			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
+			attribute.String("event.type", msg.Metadata.Get(contracts.EventTypeKey)),
 		)
 	}
 	InjectTrace(ctx, msg.Metadata)
@@ -48,7 +50,7 @@ type KafkaOrigin struct {
 // StartProcess starts the consumer span of processing msg, as a child of
 // the producer's span carried in its metadata.
 func StartProcess(msg *message.Message, origin KafkaOrigin) (context.Context, trace.Span) {
-	return tracer.Start(ExtractTrace(msg.Context(), msg), "process "+origin.Topic,
+	return messageTracer.Start(ExtractTrace(msg.Context(), msg), "process "+origin.Topic,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			semconv.MessagingSystemKafka,
@@ -60,6 +62,6 @@ func StartProcess(msg *message.Message, origin KafkaOrigin) (context.Context, tr
 			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(origin.Partition))),
 			semconv.MessagingKafkaOffset(int(origin.Offset)),
 			semconv.MessagingMessageID(msg.UUID),
-			attribute.String("event.type", msg.Metadata.Get(EventTypeKey)),
+			attribute.String("event.type", msg.Metadata.Get(contracts.EventTypeKey)),
 		))
 }

@@ -1,7 +1,8 @@
-// Package config reads service configuration from environment variables,
-// each documented with its default, so that --help and the README can list
-// them from one place.
-package config
+// Package envconfig reads a service's configuration from environment
+// variables, each declared with its default and what it is for, so that
+// --help and the README list them from one place; Common declares the ones
+// every service has (its database, the Kafka brokers, the log level).
+package envconfig
 
 import (
 	"errors"
@@ -33,7 +34,7 @@ func (vs Vars) String(name string) string {
 			return v.Default
 		}
 	}
-	panic("config: undeclared variable " + name)
+	panic("envconfig: undeclared variable " + name)
 }
 
 // Duration parses a positive duration such as 20ms, or 0 if allowZero.

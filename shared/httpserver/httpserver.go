@@ -1,7 +1,11 @@
-// Package httpapi holds what the services' HTTP APIs share: JSON bodies and
-// errors, a server with timeouts, and a middleware that gives every request a
-// correlation id and a server span.
-package httpapi
+// Package httpserver is the HTTP server side both services share: JSON
+// bodies and errors (written in one place, WriteError), a server with
+// timeouts, a middleware that gives every request a correlation id, a server
+// span and its metrics, the operational endpoints (/livez, /readyz with the
+// checks it is given, /metrics), and the admin token comparison. It knows
+// nothing of PostgreSQL or Kafka: the readiness checks on them are in
+// package readiness.
+package httpserver
 
 import (
 	"bytes"
@@ -28,7 +32,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/es-outbox/reference/shared/messaging"
+	"github.com/es-outbox/reference/shared/tracing"
 )
 
 // MaxBodyBytes bounds request bodies.
@@ -187,7 +191,7 @@ var validCorrelationID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 // and a server span that continues the client's W3C trace context, and
 // counts it in m (if not nil) by route and status.
 func middleware(next http.Handler, m *requestMetrics) http.Handler {
-	tracer := otel.Tracer("github.com/es-outbox/reference/shared/httpapi")
+	tracer := otel.Tracer("github.com/es-outbox/reference/shared/httpserver")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(CorrelationIDHeader)
 		if !validCorrelationID.MatchString(id) {
@@ -197,7 +201,7 @@ func middleware(next http.Handler, m *requestMetrics) http.Handler {
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		r = r.WithContext(messaging.WithCorrelationID(ctx, id))
+		r = r.WithContext(tracing.WithCorrelationID(ctx, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		started := time.Now()
 		next.ServeHTTP(rec, r)

@@ -1,28 +1,10 @@
-// Package messaging names the metadata every event carries on its way through
-// Watermill and Kafka, and moves W3C trace context in and out of it.
-package messaging
+package tracing
 
 import (
 	"context"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"go.opentelemetry.io/otel/propagation"
-
-	"github.com/es-outbox/reference/shared/eventstore"
-)
-
-// Metadata keys (and so Kafka header names) set on every forwarded event.
-const (
-	EventIDKey       = "event_id"
-	EventTypeKey     = "event_type"
-	SchemaVersionKey = "schema_version"
-	StreamIDKey      = "stream_id"
-	StreamVersionKey = "stream_version"
-	// CorrelationIDKey is the key Watermill's CorrelationID middleware uses.
-	CorrelationIDKey = middleware.CorrelationIDMetadataKey
-	// TraceParentKey is the W3C trace context header.
-	TraceParentKey = "traceparent"
 )
 
 var traceContext = propagation.TraceContext{}
@@ -39,6 +21,12 @@ func ExtractTrace(ctx context.Context, msg *message.Message) context.Context {
 	return traceContext.Extract(ctx, propagation.MapCarrier(msg.Metadata))
 }
 
+// correlationIDKey carries a correlation id in a context. A correlation id
+// ties together everything one request caused, across services: the HTTP
+// middleware takes it from X-Correlation-ID (or makes one), events store it,
+// Kafka headers carry it (contracts.CorrelationIDKey, which Watermill's
+// CorrelationID middleware reads back), and every log line of a request or
+// message shows it.
 type correlationIDKey struct{}
 
 // WithCorrelationID returns ctx carrying the correlation id of the request
@@ -51,12 +39,4 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 func CorrelationID(ctx context.Context) string {
 	id, _ := ctx.Value(correlationIDKey{}).(string)
 	return id
-}
-
-// EventContext is the origin to store with events caused by the request or
-// message being handled in ctx: its correlation id and trace context.
-func EventContext(ctx context.Context) eventstore.Context {
-	origin := eventstore.Context{CorrelationID: CorrelationID(ctx), Metadata: map[string]string{}}
-	InjectTrace(ctx, origin.Metadata)
-	return origin
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/shared/httpapi"
+	"github.com/es-outbox/reference/shared/httpserver"
 )
 
 // Slow clients cannot hold a connection: one that never finishes its headers
@@ -28,7 +28,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.NewServer(ln.Addr().String(), handler)
+	srv := httpserver.NewServer(ln.Addr().String(), handler)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 

@@ -1,4 +1,4 @@
-package httpapi
+package httpserver
 
 import (
 	"context"
@@ -6,19 +6,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/es-outbox/reference/shared/kafka"
-	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // Ops are the operational endpoints every service serves beside its API:
-// /livez says the process is alive; /readyz says it can do its work (the
-// database answers, its migrations are applied, a Kafka broker accepts
-// connections); /metrics is Prometheus text.
+// /livez says the process is alive; /readyz says it can do its work (its
+// Checks pass: for the services, readiness.Checks); /metrics is Prometheus
+// text.
 type Ops struct {
 	Checks []Check
 	// Registry holds the service's metrics; Handler adds the HTTP ones.
@@ -42,17 +38,6 @@ func Handler(mux *http.ServeMux, ops Ops) http.Handler {
 		m = newRequestMetrics(ops.Registry)
 	}
 	return middleware(mux, m)
-}
-
-// ReadyChecks are the readiness checks of a service with an event store
-// and Kafka: PostgreSQL answers, the migrations are applied, a broker
-// accepts connections.
-func ReadyChecks(pool *pgxpool.Pool, brokers []string, migrations ...postgres.Migration) []Check {
-	return []Check{
-		{Name: "postgres", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
-		{Name: "migrations", Check: func(ctx context.Context) error { return postgres.Pending(ctx, pool, migrations...) }},
-		{Name: "kafka", Check: func(ctx context.Context) error { return kafka.Ping(ctx, brokers) }},
-	}
 }
 
 // Check is one readiness condition.
