@@ -15,15 +15,11 @@ SELECT name, transaction_id, global_position, updated_at, last_error, last_error
 DROP TABLE projection_checkpoints;
 
 -- +goose Down
-CREATE TABLE projection_checkpoints (
-    name            text        PRIMARY KEY,
-    transaction_id  xid8        NOT NULL DEFAULT '0',
-    global_position bigint      NOT NULL DEFAULT 0,
-    updated_at      timestamptz NOT NULL DEFAULT now(),
-    last_error      text,
-    last_error_at   timestamptz
-);
-INSERT INTO projection_checkpoints (name, transaction_id, global_position, updated_at, last_error, last_error_at)
-SELECT reader, transaction_id, global_position, updated_at, last_error, last_error_at FROM reader_positions
-WHERE reader IN ('order_summaries', 'order_daily_stats');
+-- The columns of reader_positions are those of projection_checkpoints, the
+-- first one named reader instead of name.
+CREATE TABLE projection_checkpoints (LIKE reader_positions INCLUDING DEFAULTS);
+ALTER TABLE projection_checkpoints RENAME COLUMN reader TO name;
+ALTER TABLE projection_checkpoints ADD PRIMARY KEY (name);
+INSERT INTO projection_checkpoints
+SELECT * FROM reader_positions WHERE reader IN ('order_summaries', 'order_daily_stats');
 DELETE FROM reader_positions WHERE reader IN ('order_summaries', 'order_daily_stats');
