@@ -33,7 +33,7 @@ type EventsSchemaAdapter struct {
 // SelectQuery reads the next batch after the consumer group's position, with
 // the query every reader of the event store uses
 // (eventstore.CommitOrderQuery). The position's row is locked (FOR UPDATE,
-// see positionOffsets) so that two forwarders in the same group never send
+// see confirmedOffsets) so that two forwarders in the same group never send
 // the same batch at the same time.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
