@@ -32,9 +32,9 @@ func NewOrderRepository(pool *pgxpool.Pool) *OrderRepository {
 func StreamID(orderID string) string { return "order-" + orderID }
 
 // Add appends the new order's events in one transaction, with the request's
-// correlation id and trace context.
+// correlation id and trace context, and marks them committed.
 func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
-	err := eventstore.Save(ctx, r.pool, StreamID(o.ID()), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
+	err := eventstore.Commit[order.Event](ctx, r.pool, StreamID(o.ID()), o, eventstore.ContextFrom(ctx))
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return fmt.Errorf("%w: %s", ErrOrderExists, o.ID())
 	}
@@ -57,11 +57,15 @@ func (r *OrderRepository) AddIdempotent(ctx context.Context, o *order.Order, key
 		}
 		return eventstore.SaveTx(ctx, tx, StreamID(o.ID()), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
 	})
+	if err == nil && firstID == "" {
+		o.MarkCommitted()
+	}
 	return firstID, firstHash, err
 }
 
 // Update loads the order, applies update and appends the resulting events
-// only if the stream is still at the version it was loaded at.
+// only if the stream is still at the version it was loaded at; the order it
+// returns has them marked committed.
 func (r *OrderRepository) Update(ctx context.Context, id string, expectedVersion int64, update func(*order.Order) error) (*order.Order, error) {
 	o, err := r.Get(ctx, id)
 	if err != nil {
@@ -73,10 +77,7 @@ func (r *OrderRepository) Update(ctx context.Context, id string, expectedVersion
 	if err := update(o); err != nil {
 		return nil, err
 	}
-	if len(o.Changes()) == 0 {
-		return o, nil
-	}
-	err = eventstore.Save(ctx, r.pool, StreamID(id), o.OriginalVersion(), eventstore.ContextFrom(ctx), o.Changes())
+	err = eventstore.Commit[order.Event](ctx, r.pool, StreamID(id), o, eventstore.ContextFrom(ctx))
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return nil, fmt.Errorf("%w: %v", order.ErrConcurrentUpdate, err)
 	}

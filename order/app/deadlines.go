@@ -49,14 +49,17 @@ func (a *Application) TimeOutPayments(ctx context.Context, timeout time.Duration
 			return timedOut, errors.Join(append(errs, fmt.Errorf("find orders past their payment deadline: %w", err))...)
 		}
 		for _, d := range due {
-			o, err := a.update(ctx, "TimeOutPayment", d.OrderID, order.AnyVersion, func(o *order.Order) error {
+			var took bool // by the attempt that was stored
+			_, err := a.update(ctx, "TimeOutPayment", d.OrderID, order.AnyVersion, func(o *order.Order) error {
+				before := o.Version()
 				o.TimeOutPayment(timeout, a.now())
+				took = o.Version() > before
 				return nil
 			})
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("time out order %s: %w", d.OrderID, err))
-			case len(o.Changes()) > 0:
+			case took:
 				timedOut++
 			}
 		}

@@ -36,7 +36,7 @@ func startForwarding(t *testing.T, pool *pgxpool.Pool, bin string, env []string)
 	forwarder := testenv.Start(t, bin, env, "forward")
 	testenv.Eventually(t, 60*time.Second, "part of the backlog forwarded", func() bool {
 		var acked int64
-		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(global_position), 0) FROM reader_positions WHERE reader = 'forwarder'`).Scan(&acked)
 		return acked > 500
 	})
 	return forwarder

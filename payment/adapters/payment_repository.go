@@ -52,14 +52,26 @@ func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.P
 	return payment.FromEvents(events)
 }
 
-// Save appends the payment's new events with the consumed message's
-// correlation id and trace context.
-func (r *PaymentRepository) Save(ctx context.Context, p *payment.Payment) error {
-	err := eventstore.Save(ctx, r.pool, StreamID(p.OrderID()), p.OriginalVersion(), eventstore.ContextFrom(ctx), p.Changes())
-	if errors.Is(err, eventstore.ErrVersionConflict) {
-		return fmt.Errorf("%w: order %s: %v", payment.ErrConcurrentUpdate, p.OrderID(), err)
+// Update loads the order's payment, or a new one, applies update and
+// appends the resulting events, with the consumed message's correlation id
+// and trace context, only if the stream is still at the version it was
+// loaded at; the payment it returns has them marked committed.
+func (r *PaymentRepository) Update(ctx context.Context, orderID string, update func(*payment.Payment) error) (*payment.Payment, error) {
+	p, err := r.Get(ctx, orderID)
+	if errors.Is(err, payment.ErrNotFound) {
+		p, err = payment.New(orderID), nil
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	if err := update(p); err != nil {
+		return nil, err
+	}
+	err = eventstore.Commit[payment.Event](ctx, r.pool, StreamID(orderID), p, eventstore.ContextFrom(ctx))
+	if errors.Is(err, eventstore.ErrVersionConflict) {
+		return nil, fmt.Errorf("%w: order %s: %v", payment.ErrConcurrentUpdate, orderID, err)
+	}
+	return p, err
 }
 
 // outcomeEvents are the events that record a payment's outcome.

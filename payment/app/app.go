@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,12 +30,15 @@ func New(payments payment.Repository, gateway payment.Gateway, policy payment.Po
 	return &Application{payments: payments, gateway: gateway, policy: policy, logger: logger, now: time.Now}
 }
 
-// ChargeOrder charges an order exactly once in effect; a request the policy
-// refuses is declined without calling the gateway. The payment stream
-// says how far an earlier delivery got: a payment with an outcome is left
-// alone; a requested one (the process died after asking the gateway) asks
-// again with the same idempotency key, and the gateway answers with the first
-// charge instead of making a second.
+// ChargeOrder charges an order once in effect, however often its
+// OrderPlaced arrives. The order's payment stream says how far an earlier
+// delivery got: a payment with an outcome is left alone; a new one is
+// requested (and declined at once if the policy refuses it, without calling
+// the gateway) and charged; one only requested (the process died after
+// asking the gateway) is charged again. The gateway's idempotency key is the
+// order id, so asking again answers with the first charge instead of making
+// a second: that, not a request stored beforehand, is what makes a retried
+// charge charge once, so the request and the outcome are stored together.
 func (a *Application) ChargeOrder(ctx context.Context, req payment.Request) error {
 	return tracing.Do(ctx, "ChargeOrder", trace.SpanKindInternal, func(ctx context.Context) error {
 		return a.chargeOrder(ctx, req)
@@ -47,41 +49,39 @@ func (a *Application) chargeOrder(ctx context.Context, req payment.Request) erro
 	if err := req.Validate(); err != nil {
 		return err
 	}
-	p, err := a.payments.Get(ctx, req.OrderID)
-	if errors.Is(err, payment.ErrNotFound) {
-		if p, err = payment.Requested(req, a.policy, a.now()); err != nil {
+	var redelivered, charged bool
+	p, err := a.payments.Update(ctx, req.OrderID, func(p *payment.Payment) error {
+		redelivered = p.Version() > 0
+		if err := p.Request(req, a.policy, a.now()); err != nil {
 			return err
 		}
-		if err := a.payments.Save(ctx, p); err != nil {
-			return err // a concurrent delivery started it: retried, it finds the stream
+		if p.Status() != payment.StatusRequested {
+			return nil // decided: by an earlier delivery, or refused by the policy
 		}
-		if p.Status() == payment.StatusDeclined {
-			a.logger.InfoContext(ctx, "payment refused", "order_id", req.OrderID, "reason", p.DeclineReason())
-			return nil
+		charge, err := a.gateway.Charge(ctx, req)
+		if err != nil {
+			return fmt.Errorf("charge order %s: %w", req.OrderID, err)
 		}
-		p, err = a.payments.Get(ctx, req.OrderID)
-	}
-	if err != nil {
-		return err
-	}
-	if p.Status() != payment.StatusRequested {
-		a.logger.InfoContext(ctx, "payment already decided; redelivery ignored", "order_id", req.OrderID, "status", p.Status())
+		p.RecordCharge(charge, a.now())
+		charged = true
 		return nil
+	})
+	switch {
+	case err != nil:
+		return err // a concurrent delivery stored first: retried, it finds the payment decided
+	case charged:
+		a.logger.InfoContext(ctx, "payment recorded", "order_id", req.OrderID, "status", p.Status(), "amount", req.Amount, "currency", req.Currency)
+	case redelivered:
+		a.logger.InfoContext(ctx, "payment already decided; redelivery ignored", "order_id", req.OrderID, "status", p.Status())
+	default:
+		a.logger.InfoContext(ctx, "payment refused", "order_id", req.OrderID, "reason", p.DeclineReason())
 	}
-	charge, err := a.gateway.Charge(ctx, req)
-	if err != nil {
-		return fmt.Errorf("charge order %s: %w", req.OrderID, err)
-	}
-	p.RecordCharge(charge, a.now())
-	if err := a.payments.Save(ctx, p); err != nil {
-		return err
-	}
-	a.logger.InfoContext(ctx, "payment recorded", "order_id", req.OrderID, "status", p.Status(), "amount", req.Amount, "currency", req.Currency)
 	return nil
 }
 
-// RefundOrder refunds an order's payment exactly once in effect, the same
-// way ChargeOrder charges it.
+// RefundOrder refunds an order's payment once in effect, the same way
+// ChargeOrder charges it: the refund request and the refund are stored
+// together once the gateway (idempotent by order id) has refunded.
 func (a *Application) RefundOrder(ctx context.Context, orderID string) error {
 	return tracing.Do(ctx, "RefundOrder", trace.SpanKindInternal, func(ctx context.Context) error {
 		return a.refundOrder(ctx, orderID)
@@ -89,38 +89,30 @@ func (a *Application) RefundOrder(ctx context.Context, orderID string) error {
 }
 
 func (a *Application) refundOrder(ctx context.Context, orderID string) error {
-	p, err := a.payments.Get(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	if p.Status() == payment.StatusSucceeded {
+	var refunded bool
+	p, err := a.payments.Update(ctx, orderID, func(p *payment.Payment) error {
 		if err := p.RequestRefund(a.now()); err != nil {
-			return err
+			return err // no payment, or one that took no money
 		}
-		if err := a.payments.Save(ctx, p); err != nil {
-			return err
+		if p.Status() != payment.StatusRefundRequested {
+			return nil // refunded by an earlier delivery
 		}
-		if p, err = a.payments.Get(ctx, orderID); err != nil {
-			return err
+		refund, err := a.gateway.Refund(ctx, orderID, p.ChargeID(), p.Amount())
+		if err != nil {
+			return fmt.Errorf("refund order %s: %w", orderID, err)
 		}
-	}
-	switch p.Status() {
-	case payment.StatusRefunded:
-		a.logger.InfoContext(ctx, "payment already refunded; redelivery ignored", "order_id", orderID)
+		p.RecordRefund(refund, a.now())
+		refunded = true
 		return nil
-	case payment.StatusRefundRequested:
-	default:
-		return p.RequestRefund(a.now()) // says why it cannot be refunded
-	}
-	refund, err := a.gateway.Refund(ctx, orderID, p.ChargeID(), p.Amount())
-	if err != nil {
-		return fmt.Errorf("refund order %s: %w", orderID, err)
-	}
-	p.RecordRefund(refund, a.now())
-	if err := a.payments.Save(ctx, p); err != nil {
+	})
+	switch {
+	case err != nil:
 		return err
+	case refunded:
+		a.logger.InfoContext(ctx, "refund recorded", "order_id", orderID, "amount", p.Amount())
+	default:
+		a.logger.InfoContext(ctx, "payment already refunded; redelivery ignored", "order_id", orderID)
 	}
-	a.logger.InfoContext(ctx, "refund recorded", "order_id", orderID, "amount", p.Amount())
 	return nil
 }
 

@@ -111,7 +111,7 @@ func BenchmarkForwarderMemory(b *testing.B) {
 			forwarder := testenv.Start(b, bin, []string{"DATABASE_URL=" + url, "KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn"}, "forward")
 			testenv.Eventually(b, 5*time.Minute, fmt.Sprint("a backlog of ", backlog, " forwarded"), func() bool {
 				var acked int64
-				_ = pool.QueryRow(ctx, `SELECT offset_acked FROM outbox_offsets WHERE consumer_group = 'forwarder'`).Scan(&acked)
+				_ = pool.QueryRow(ctx, `SELECT global_position FROM reader_positions WHERE reader = 'forwarder'`).Scan(&acked)
 				return acked >= last
 			})
 			reportPeakRSS(b, forwarder, fmt.Sprintf("peak_rss_%dk_MiB", backlog/1000))

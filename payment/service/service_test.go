@@ -372,8 +372,9 @@ func TestCrashBetweenChargeAndOutcomeChargesOnce(t *testing.T) {
 	ctx := context.Background()
 	id, payload, headers := orderPlaced(t, 1_000)
 	req := payment.Request{OrderID: id, Amount: 1_000, Currency: "EUR"}
-	requested, _ := payment.Requested(req, payment.Policy{}, time.Now())
-	if err := adapters.NewPaymentRepository(e.pool).Save(ctx, requested); err != nil {
+	if _, err := adapters.NewPaymentRepository(e.pool).Update(ctx, id, func(p *payment.Payment) error {
+		return p.Request(req, payment.Policy{}, time.Now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	first, err := e.svc.Gateway.Charge(ctx, req)

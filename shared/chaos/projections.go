@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 // projections are the order service's read models; each lives in a table of
@@ -53,14 +55,13 @@ func checkProjections(ctx context.Context, v *violations, pool *pgxpool.Pool, or
 func waitProjected(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		var behind int
-		err := pool.QueryRow(ctx, `
-			SELECT count(*) FROM unnest($1::text[]) AS p(name)
-			LEFT JOIN projection_checkpoints c USING (name)
-			WHERE EXISTS (SELECT 1 FROM events e
-			              WHERE c.name IS NULL
-			                 OR (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position))`,
-			projections).Scan(&behind)
+		behind := 0
+		statuses, err := eventstore.ReaderStatuses(ctx, pool, projections...)
+		for _, s := range statuses {
+			if s.LagEvents > 0 {
+				behind++
+			}
+		}
 		if err == nil && behind == 0 {
 			return nil
 		}

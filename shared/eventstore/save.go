@@ -43,3 +43,28 @@ func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expe
 	}
 	return Append(ctx, tx, streamID, expectedVersion, origin, events...)
 }
+
+// Aggregate is an event-sourced aggregate as its repository sees it: the
+// events recorded since it was loaded, the stream version they follow, and
+// a way to tell it they are stored.
+type Aggregate[E DomainEvent] interface {
+	Changes() []E
+	OriginalVersion() int64
+	MarkCommitted()
+}
+
+// Commit appends the aggregate's changes to its stream (Save) and marks
+// them committed, so the same aggregate can take the next command without
+// being loaded again. With no changes it does nothing. It returns an error
+// wrapping ErrVersionConflict if the stream is no longer at the version
+// the changes follow.
+func Commit[E DomainEvent](ctx context.Context, db Beginner, streamID string, a Aggregate[E], origin Context) error {
+	if len(a.Changes()) == 0 {
+		return nil
+	}
+	if err := Save(ctx, db, streamID, a.OriginalVersion(), origin, a.Changes()); err != nil {
+		return err
+	}
+	a.MarkCommitted()
+	return nil
+}

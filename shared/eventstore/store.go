@@ -22,7 +22,7 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations creates and evolves the events table and the readers' offsets.
+// Migrations creates and evolves the events table and the readers' positions.
 var Migrations = postgres.NewMigration(migrationFiles, "migrations", "eventstore_schema_version")
 
 // NotifyChannel is the PostgreSQL channel every append notifies when its
@@ -116,11 +116,7 @@ func Load(ctx context.Context, db DB, streamID string) ([]RecordedEvent, error) 
 // transaction still in progress, so a later call never finds an event that
 // belongs before a position already returned: nothing is skipped.
 func ReadAll(ctx context.Context, db DB, after Position, limit int) ([]RecordedEvent, error) {
-	events, err := query(ctx, db, selectEvents+`
-		WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, global_position
-		LIMIT $3`,
+	events, err := query(ctx, db, readAll,
 		strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read all after %v: %w", after, err)
@@ -129,6 +125,8 @@ func ReadAll(ctx context.Context, db DB, after Position, limit int) ([]RecordedE
 }
 
 const selectEvents = `SELECT ` + SelectColumns + ` FROM events`
+
+var readAll = CommitOrderQuery(SelectColumns, `($1::text::xid8, $2)`, `$3`)
 
 func query(ctx context.Context, db DB, sql string, args ...any) ([]RecordedEvent, error) {
 	rows, err := db.Query(ctx, sql, args...)

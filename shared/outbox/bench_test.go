@@ -79,7 +79,7 @@ func BenchmarkLatency(b *testing.B) {
 		fwd := measureLatency(b, pool, brokers, "order.events", rate, seconds)
 		stop()
 		// The raw relay starts where the forwarder ended, on its own topic.
-		_, err := pool.Exec(context.Background(), `INSERT INTO outbox_offsets SELECT 'raw', offset_acked, last_processed_transaction_id FROM outbox_offsets WHERE consumer_group = 'forwarder'`)
+		_, err := pool.Exec(context.Background(), `INSERT INTO reader_positions (reader, transaction_id, global_position) SELECT 'raw', transaction_id, global_position FROM reader_positions WHERE reader = 'forwarder'`)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func runRawRelay(b testing.TB, pool *pgxpool.Pool, brokers []string, group, topi
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, _ = pool.Exec(ctx, `INSERT INTO outbox_offsets VALUES ($1, 0, '0') ON CONFLICT DO NOTHING`, group)
+		_, _ = pool.Exec(ctx, `INSERT INTO reader_positions (reader) VALUES ($1) ON CONFLICT DO NOTHING`, group)
 		for ctx.Err() == nil {
 			n, err := relayBatch(ctx, pool, producer, group, topic)
 			if err != nil && ctx.Err() == nil {
@@ -215,7 +215,7 @@ func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer *kgo.Client, g
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var pos int64
 		var txID string
-		if err := tx.QueryRow(ctx, `SELECT offset_acked, last_processed_transaction_id::text FROM outbox_offsets WHERE consumer_group = $1 FOR UPDATE`, group).Scan(&pos, &txID); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT global_position, transaction_id::text FROM reader_positions WHERE reader = $1 FOR UPDATE`, group).Scan(&pos, &txID); err != nil {
 			return err
 		}
 		id, _ := strconv.ParseUint(txID, 10, 64)
@@ -233,7 +233,7 @@ func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer *kgo.Client, g
 		}
 		last := events[len(events)-1].Position
 		n = len(events)
-		_, err = tx.Exec(ctx, `UPDATE outbox_offsets SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8 WHERE consumer_group = $1`,
+		_, err = tx.Exec(ctx, `UPDATE reader_positions SET global_position = $2, transaction_id = $3::text::xid8 WHERE reader = $1`,
 			group, last.GlobalPosition, strconv.FormatUint(last.TransactionID, 10))
 		return err
 	})
@@ -245,7 +245,7 @@ func waitForOffset(b *testing.B, pool *pgxpool.Pool, group string, want int64) {
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
 		var got int64
-		_ = pool.QueryRow(context.Background(), `SELECT offset_acked FROM outbox_offsets WHERE consumer_group = $1`, group).Scan(&got)
+		_ = pool.QueryRow(context.Background(), `SELECT global_position FROM reader_positions WHERE reader = $1`, group).Scan(&got)
 		if got >= want {
 			return
 		}

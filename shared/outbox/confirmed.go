@@ -32,43 +32,65 @@ func (c *confirmedPosition) get() eventstore.Position {
 	return c.p
 }
 
-// confirmedOffsets is the offsets adapter of the forwarder's SQL subscriber.
+// confirmedOffsets is the offsets adapter of the forwarder's SQL subscriber:
+// it keeps the consumer group's position in the event store's table of
+// reader positions (eventstore.PositionsTable), the one the projections use
+// too, under the group's name.
+//
 // The subscriber stores the offset of the last batch acknowledged to the
 // router; the forwarder acknowledges a batch Kafka refused part of too, so
 // that it is read again from the previous position. So whatever row the
 // subscriber names, this adapter stores the confirmed position instead: a
 // failed send, an ack deadline or a stop can never store an offset past an
-// event Kafka has not acknowledged. The update only moves the offset
+// event Kafka has not acknowledged. The update only moves the position
 // forward, so a forwarder in the same group with an older confirmed
 // position never moves it back.
 type confirmedOffsets struct {
-	wsql.DefaultPostgreSQLOffsetsAdapter
 	confirmed *confirmedPosition
 }
 
 func newConfirmedOffsets(confirmed *confirmedPosition) confirmedOffsets {
-	return confirmedOffsets{DefaultPostgreSQLOffsetsAdapter: OffsetsAdapter, confirmed: confirmed}
+	return confirmedOffsets{confirmed: confirmed}
 }
 
-// NextOffsetQuery reads the group's offset without Watermill's row lock
-// (FOR UPDATE): the group's lock (see groupLocked) already lets one
-// forwarder at a time read, and a row lock would give the read transaction
-// an id for as long as its batch waits for Kafka.
-func (a confirmedOffsets) NextOffsetQuery(topic, consumerGroup string) wsql.Query {
+// BeforeSubscribingQueries creates the group's position at the start if it
+// has none: NextOffsetQuery and AckMessageQuery need its row.
+func (confirmedOffsets) BeforeSubscribingQueries(_, consumerGroup string) []wsql.Query {
+	return []wsql.Query{{
+		Query: `INSERT INTO ` + eventstore.PositionsTable + ` (reader) VALUES ($1) ON CONFLICT DO NOTHING`,
+		Args:  []any{consumerGroup},
+	}}
+}
+
+// NextOffsetQuery reads the group's position under the names the schema
+// adapter's query uses. It takes no row lock (Watermill's default is FOR
+// UPDATE): the group's lock (see groupLocked) already lets one forwarder of
+// the group read a batch at a time, and a row lock would give the read
+// transaction an id for as long as its batch waits for Kafka.
+func (confirmedOffsets) NextOffsetQuery(_, consumerGroup string) wsql.Query {
 	return wsql.Query{
-		Query: `SELECT offset_acked, last_processed_transaction_id FROM ` + a.MessagesOffsetsTable(topic) + `
-			WHERE consumer_group = $1`,
+		Query: `SELECT global_position AS offset_acked, transaction_id AS last_processed_transaction_id
+			FROM ` + eventstore.PositionsTable + ` WHERE reader = $1`,
 		Args: []any{consumerGroup},
 	}
 }
 
 // AckMessageQuery stores the confirmed position, not row's.
-func (a confirmedOffsets) AckMessageQuery(topic string, _ wsql.Row, consumerGroup string) wsql.Query {
+func (a confirmedOffsets) AckMessageQuery(_ string, _ wsql.Row, consumerGroup string) wsql.Query {
 	p := a.confirmed.get()
 	return wsql.Query{
-		Query: `UPDATE ` + a.MessagesOffsetsTable(topic) + `
-			SET offset_acked = $1, last_processed_transaction_id = $2::text::xid8
-			WHERE consumer_group = $3 AND (last_processed_transaction_id, offset_acked) < ($2::text::xid8, $1)`,
+		Query: `UPDATE ` + eventstore.PositionsTable + `
+			SET global_position = $1, transaction_id = $2::text::xid8, updated_at = now()
+			WHERE reader = $3 AND (transaction_id, global_position) < ($2::text::xid8, $1)`,
 		Args: []any{p.GlobalPosition, strconv.FormatUint(p.TransactionID, 10), consumerGroup},
 	}
 }
+
+// ConsumedMessageQuery is not needed: the group's lock orders the forwarders.
+func (confirmedOffsets) ConsumedMessageQuery(string, wsql.Row, string, []byte) wsql.Query {
+	return wsql.Query{}
+}
+
+// SchemaInitializingQueries returns nothing: the table comes from the event
+// store's migrations.
+func (confirmedOffsets) SchemaInitializingQueries(string) []wsql.Query { return nil }

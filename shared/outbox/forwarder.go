@@ -23,7 +23,7 @@ type ForwarderConfig struct {
 	DB *sql.DB
 	// Brokers are the Kafka bootstrap brokers.
 	Brokers []string
-	// ConsumerGroup names this forwarder's read position in outbox_offsets.
+	// ConsumerGroup names this forwarder's read position in reader_positions.
 	// Forwarders in the same group share the work; default "forwarder".
 	ConsumerGroup string
 	// Routes map event types to Kafka topics (see Routing).

@@ -153,7 +153,7 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	stop := startForwarder(t, pool, brokers, 100)
 	testenv.Eventually(t, 30*time.Second, "part of the backlog forwarded", func() bool {
 		var acked int64
-		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(global_position), 0) FROM reader_positions`).Scan(&acked)
 		return acked > 100
 	})
 	stop()
@@ -168,7 +168,7 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 		for _, id := range list {
 			if got[id] == 0 {
 				var acked int64
-				_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+				_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(global_position), 0) FROM reader_positions`).Scan(&acked)
 				t.Fatalf("event %s lost across the restart (%d records, %d distinct, offset %d)", id, len(records), len(got), acked)
 			}
 		}

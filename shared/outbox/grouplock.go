@@ -33,7 +33,7 @@ func (g groupLocked) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "outbox_offsets/"+g.group); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "reader_positions/"+g.group); err != nil {
 		_ = tx.Rollback()
 		return nil, fmt.Errorf("outbox: wait for consumer group %s's lock: %w", g.group, err)
 	}

@@ -212,7 +212,7 @@ func storedOffset(t *testing.T, pool *pgxpool.Pool) eventstore.Position {
 	var p eventstore.Position
 	var tx string
 	err := pool.QueryRow(context.Background(),
-		`SELECT offset_acked, last_processed_transaction_id::text FROM outbox_offsets WHERE consumer_group = 'forwarder'`).Scan(&p.GlobalPosition, &tx)
+		`SELECT global_position, transaction_id::text FROM reader_positions WHERE reader = 'forwarder'`).Scan(&p.GlobalPosition, &tx)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.Start
 	}

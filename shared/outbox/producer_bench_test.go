@@ -92,8 +92,8 @@ func startFrom(b *testing.B, pool *pgxpool.Pool, group, from string) {
 	if from == "" {
 		return
 	}
-	if _, err := pool.Exec(context.Background(), `INSERT INTO outbox_offsets
-		SELECT $1, offset_acked, last_processed_transaction_id FROM outbox_offsets WHERE consumer_group = $2`, group, from); err != nil {
+	if _, err := pool.Exec(context.Background(), `INSERT INTO reader_positions (reader, transaction_id, global_position)
+		SELECT $1, transaction_id, global_position FROM reader_positions WHERE reader = $2`, group, from); err != nil {
 		b.Fatal(err)
 	}
 }

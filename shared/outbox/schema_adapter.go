@@ -13,16 +13,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 // EventsTopic is the Watermill SQL topic name under which the events table is read.
 const EventsTopic = "events"
-
-// OffsetsAdapter stores each consumer group's read position in outbox_offsets,
-// created by the event store's migrations.
-var OffsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{
-	GenerateMessagesOffsetsTableName: func(string) string { return "outbox_offsets" },
-}
 
 // EventsSchemaAdapter lets a Watermill SQL subscriber read the events table as
 // a topic. It reads in (transaction_id, global_position) order with a keyset
@@ -34,9 +30,11 @@ type EventsSchemaAdapter struct {
 	BatchSize int
 }
 
-// SelectQuery reads the next batch after the consumer group's offset. The
-// read transaction holds the group's lock (see groupLocked) so that two
-// forwarders in the same group never send the same batch at the same time.
+// SelectQuery reads the next batch after the consumer group's position, with
+// the query every reader of the event store uses
+// (eventstore.CommitOrderQuery). The read transaction holds the group's lock
+// (see groupLocked) so that two forwarders in the same group never send the
+// same batch at the same time.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := a.BatchSize
@@ -44,15 +42,10 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 		batch = 100
 	}
 	return wsql.Query{
-		Query: `
-		WITH last_processed AS (` + next.Query + `)
-		SELECT ` + forwardedColumns + ` FROM events
-		WHERE (transaction_id, global_position) > (
-				(SELECT last_processed_transaction_id FROM last_processed),
-				(SELECT offset_acked FROM last_processed))
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, global_position
-		LIMIT ` + strconv.Itoa(batch),
+		Query: `WITH last_processed AS (` + next.Query + `)
+		` + eventstore.CommitOrderQuery(forwardedColumns,
+			`((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))`,
+			strconv.Itoa(batch)),
 		Args: next.Args,
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 // WaitEventsReadable waits until every event committed to pool's event store
@@ -18,7 +20,7 @@ func WaitEventsReadable(t testing.TB, pool *pgxpool.Pool) {
 	Eventually(t, 60*time.Second, "every committed event readable", func() bool {
 		var unreadable int
 		err := pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())`).Scan(&unreadable)
+			`SELECT count(*) FROM events WHERE `+eventstore.NotYetVisible).Scan(&unreadable)
 		if err != nil {
 			t.Fatalf("testenv: count unreadable events: %v", err)
 		}

@@ -186,7 +186,7 @@ func BenchmarkProjectorBacklog(b *testing.B) {
 	s := projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 500}
 	for b.Loop() {
 		b.StopTimer()
-		if _, err := pool.Exec(ctx, `TRUNCATE order_summaries, order_daily_stats, projection_checkpoints`); err != nil {
+		if _, err := pool.Exec(ctx, `TRUNCATE order_summaries, order_daily_stats; DELETE FROM reader_positions WHERE reader IN ('order_summaries', 'order_daily_stats')`); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -82,7 +82,7 @@ func (p *projector) run(ctx context.Context) error {
 			failures++
 			wait = retryPause(failures)
 			p.logger.Error("applying events failed; retrying", "err", err, "failures", failures, "retry_in", wait)
-			if rerr := recordError(ctx, p.pool, p.projection.Name, err); rerr != nil {
+			if rerr := eventstore.RecordReaderError(ctx, p.pool, p.projection.Name, err); rerr != nil {
 				p.logger.Error("cannot record the failure", "err", rerr)
 			}
 		case applied == p.settings.BatchSize:
@@ -114,7 +114,7 @@ func (p *projector) applyNextBatch(ctx context.Context) (applied int, err error)
 		if locked, err := tryLockApply(ctx, tx, name); err != nil || !locked {
 			return err
 		}
-		from, err := readCheckpoint(ctx, tx, name)
+		from, err := eventstore.ReaderPosition(ctx, tx, name)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (p *projector) applyNextBatch(ctx context.Context) (applied int, err error)
 			return err
 		}
 		applied = len(events)
-		return saveCheckpoint(ctx, tx, name, events[len(events)-1].Position)
+		return eventstore.SaveReaderPosition(ctx, tx, name, events[len(events)-1].Position)
 	})
 	if err != nil {
 		return 0, err

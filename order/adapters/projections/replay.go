@@ -275,7 +275,7 @@ func (r *replay) swap(ctx context.Context) (applied int, err error) {
 				break
 			}
 		}
-		if err := saveCheckpoint(ctx, tx, live, position); err != nil {
+		if err := eventstore.SaveReaderPosition(ctx, tx, live, position); err != nil {
 			return err
 		}
 		if err := swapSkipped(ctx, tx, live, r.rebuild); err != nil {

@@ -179,11 +179,17 @@ func (o *Order) apply(e Event) error {
 	return nil
 }
 
-// Changes are the events recorded since the order was loaded.
+// Changes are the events recorded since the order was loaded or last
+// stored.
 func (o *Order) Changes() []Event { return o.changes }
 
-// OriginalVersion is the stream version the order was loaded at: the version
-// its changes must be appended after.
+// MarkCommitted tells the order its changes are stored: the repository
+// calls it after appending them, so the same order can take the next
+// command without being loaded again.
+func (o *Order) MarkCommitted() { o.changes = nil }
+
+// OriginalVersion is the stream version the order was loaded at or last
+// stored at: the version its changes must be appended after.
 func (o *Order) OriginalVersion() int64 { return o.version - int64(len(o.changes)) }
 
 // Version is the number of events the order is made of, changes included.

@@ -43,6 +43,26 @@ func TestPlaceRecordsOrderPlacedWithTheTotal(t *testing.T) {
 	}
 }
 
+// A stored order takes the next command without being loaded again: its
+// next changes follow the stored ones.
+func TestCommittedOrderRecordsOnlyWhatFollows(t *testing.T) {
+	now := time.Now()
+	o, err := order.Place(validCommand(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.MarkCommitted()
+	if len(o.Changes()) != 0 || o.OriginalVersion() != 1 || o.Version() != 1 {
+		t.Fatalf("after the commit: %d changes after version %d, at %d; want none after 1, at 1", len(o.Changes()), o.OriginalVersion(), o.Version())
+	}
+	if err := o.Cancel("", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Changes()[0].(order.OrderCancelled); len(o.Changes()) != 1 || !ok || o.OriginalVersion() != 1 {
+		t.Errorf("changes %v after version %d, want the cancel alone, after 1", o.Changes(), o.OriginalVersion())
+	}
+}
+
 func TestPlaceRejectsInvalidCommandsNamingTheField(t *testing.T) {
 	cases := map[string]struct {
 		change func(*order.PlaceOrder)

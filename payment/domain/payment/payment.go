@@ -143,19 +143,35 @@ type Payment struct {
 	changes []Event
 }
 
-// Requested starts the payment of an order. A request the policy refuses
-// is declined at once, with the refusal as its reason, and never reaches
-// the gateway.
+// New is the payment of an order that has none yet: nothing requested, no
+// events. The repository hands it to the first delivery of the order.
+func New(orderID string) *Payment { return &Payment{orderID: orderID} }
+
+// Requested is a new payment of req's order, requested (see Request).
 func Requested(req Request, policy Policy, now time.Time) (*Payment, error) {
-	if err := req.Validate(); err != nil {
+	p := New(req.OrderID)
+	if err := p.Request(req, policy, now); err != nil {
 		return nil, err
 	}
-	p := &Payment{}
+	return p, nil
+}
+
+// Request starts the payment, once: a payment that has started already
+// (an earlier delivery of the same order) is left as it is. A request the
+// policy refuses is declined at once, with the refusal as its reason, and
+// never reaches the gateway.
+func (p *Payment) Request(req Request, policy Policy, now time.Time) error {
+	if p.version > 0 {
+		return nil
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
 	p.record(PaymentRequested{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, At: now.UTC()})
 	if reason := policy.Refusal(req); reason != "" {
 		p.record(PaymentDeclined{OrderID: req.OrderID, Amount: req.Amount, Currency: req.Currency, Reason: reason, At: now.UTC()})
 	}
-	return p, nil
+	return nil
 }
 
 // RecordCharge records the gateway's answer. A payment that already has an
@@ -178,6 +194,8 @@ func (p *Payment) RequestRefund(now time.Time) error {
 	case StatusSucceeded:
 		p.record(PaymentRefundRequested{OrderID: p.orderID, Amount: p.amount, At: now.UTC()})
 	case StatusRefundRequested, StatusRefunded:
+	case "":
+		return fmt.Errorf("%w: order %s", ErrNotFound, p.orderID)
 	default:
 		return fmt.Errorf("%w: the payment of order %s is %s", ErrCannotRefund, p.orderID, p.status)
 	}
@@ -230,11 +248,20 @@ func (p *Payment) apply(e Event) error {
 	return nil
 }
 
-// Changes are the events recorded since the payment was loaded.
+// Changes are the events recorded since the payment was loaded or last
+// stored.
 func (p *Payment) Changes() []Event { return p.changes }
+
+// MarkCommitted tells the payment its changes are stored: the repository
+// calls it after appending them, so the same payment can take the next
+// command without being loaded again.
+func (p *Payment) MarkCommitted() { p.changes = nil }
 
 // OriginalVersion is the stream version the changes must be appended after.
 func (p *Payment) OriginalVersion() int64 { return p.version - int64(len(p.changes)) }
+
+// Version is the number of events the payment is made of, changes included.
+func (p *Payment) Version() int64 { return p.version }
 
 // History is every event of the payment, oldest first.
 func (p *Payment) History() []Event { return append([]Event(nil), p.history...) }

@@ -68,3 +68,22 @@ func TestRefusedRequestsAreDeclinedWithAReason(t *testing.T) {
 		}
 	}
 }
+
+// A stored payment takes the next command without being loaded again: its
+// next changes follow the stored ones, and a request again changes nothing.
+func TestCommittedPaymentRecordsOnlyWhatFollows(t *testing.T) {
+	now := time.Now()
+	req := payment.Request{OrderID: "o-1", Amount: 2800, Currency: "EUR"}
+	p := payment.New("o-1")
+	if err := p.Request(req, payment.Policy{}, now); err != nil {
+		t.Fatal(err)
+	}
+	p.MarkCommitted()
+	if err := p.Request(req, payment.Policy{}, now); err != nil || len(p.Changes()) != 0 || p.OriginalVersion() != 1 {
+		t.Fatalf("after the commit: %d changes after version %d (%v), want none after 1", len(p.Changes()), p.OriginalVersion(), err)
+	}
+	p.RecordCharge(payment.Charge{ID: "ch-1", Approved: true}, now)
+	if len(p.Changes()) != 1 || p.OriginalVersion() != 1 || p.Version() != 2 {
+		t.Errorf("%d changes after version %d, at %d; want the charge alone, after 1, at 2", len(p.Changes()), p.OriginalVersion(), p.Version())
+	}
+}

@@ -13,8 +13,12 @@ var ErrConcurrentUpdate = errors.New("payment changed concurrently")
 type Repository interface {
 	// Get returns the order's payment, or ErrNotFound.
 	Get(ctx context.Context, orderID string) (*Payment, error)
-	// Save appends the payment's changes, or returns ErrConcurrentUpdate.
-	Save(ctx context.Context, p *Payment) error
+	// Update loads the order's payment (New(orderID) if it has none yet),
+	// lets update change it, and appends the changes only if the stream is
+	// still at the version it was loaded at (ErrConcurrentUpdate
+	// otherwise). It returns the payment with them marked committed; if
+	// update fails, nothing is stored.
+	Update(ctx context.Context, orderID string, update func(*Payment) error) (*Payment, error)
 	// CountOutcomes counts the payments that reached each outcome
 	// (succeeded, declined, refunded), whatever happened after.
 	CountOutcomes(ctx context.Context) (map[Status]int64, error)
