@@ -285,8 +285,8 @@ func appendMeasured(pool *pgxpool.Pool, prefix string) func(ctx context.Context,
 // one writer cannot commit 2,000 transactions a second here, several share
 // the server's WAL flushes), and reads topic from its end meanwhile. Writers
 // slower than rate stop after twice the time. It returns the time from each
-// commit to the record being readable, in ms, for the events written after
-// the first second, how many events were written, and how many of those
+// commit to the record being readable, in ms, for the events committed
+// after the first second, how many events were written, and how many of those
 // were still missing from Kafka 10 s after the last commit.
 func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, seconds int, write func(ctx context.Context, i int) (string, error)) (latencies []float64, written, missing int) {
 	b.Helper()
@@ -377,7 +377,7 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 			missing++
 			continue
 		}
-		if c.i >= rate {
+		if c.at.Sub(start) >= time.Second {
 			latencies = append(latencies, float64(at.Sub(c.at).Microseconds())/1000)
 		}
 	}
