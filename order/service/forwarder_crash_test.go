@@ -35,11 +35,34 @@ func startForwarding(t *testing.T, pool *pgxpool.Pool, bin string, env []string)
 	t.Helper()
 	forwarder := testenv.Start(t, bin, env, "forward")
 	testenv.Eventually(t, 60*time.Second, "part of the backlog forwarded", func() bool {
-		var acked int64
-		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets`).Scan(&acked)
+		acked, _ := forwarded(t, pool)
 		return acked > 500
 	})
 	return forwarder
+}
+
+// forwarded returns the position up to which the forwarder stored that
+// Kafka has every event, and the last event's position.
+func forwarded(t *testing.T, pool *pgxpool.Pool) (acked, last int64) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT (SELECT coalesce(max(offset_acked), 0) FROM outbox_offsets),
+		(SELECT coalesce(max(global_position), 0) FROM events)`).Scan(&acked, &last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acked, last
+}
+
+// requireUnfinished fails the test unless the stopped forwarder left part
+// of the backlog to its successor: else the test would not have stopped it
+// in the middle of a backlog.
+func requireUnfinished(t *testing.T, pool *pgxpool.Pool, how string) {
+	t.Helper()
+	acked, last := forwarded(t, pool)
+	if acked >= last {
+		t.Fatalf("the forwarder had forwarded the whole backlog (up to %d) when it was %s", last, how)
+	}
+	t.Logf("%s at position %d of %d", how, acked, last)
 }
 
 // The forwarder process is stopped with SIGTERM in the middle of a backlog
@@ -52,6 +75,7 @@ func TestForwarderSIGTERMMidBacklogSendsNothingTwice(t *testing.T) {
 	ids := backlog(t, pool, 100, 30)
 
 	startForwarding(t, pool, bin, env).Stop(t, 20*time.Second)
+	requireUnfinished(t, pool, "stopped")
 	testenv.Start(t, bin, env, "forward")
 
 	records := testenv.Records(t, brokers, "order.events", len(ids), 120*time.Second)
@@ -79,6 +103,7 @@ func TestForwarderKilledMidBacklogLosesNothing(t *testing.T) {
 	ids := backlog(t, pool, 100, 30)
 
 	startForwarding(t, pool, bin, env).Kill()
+	requireUnfinished(t, pool, "killed")
 	testenv.Start(t, bin, env, "forward")
 
 	records := testenv.Records(t, brokers, "order.events", len(ids), 120*time.Second)
