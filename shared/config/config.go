@@ -1,12 +1,17 @@
 // Package config reads service configuration from environment variables,
 // each documented with its default, so that --help and the README can list
-// them from one place.
+// them from one place. It is written here rather than taken from a library
+// (envconfig, viper) because it is this small: a list of documented
+// variables and one parse function per kind of value, with errors that name
+// the variable, where a library would add struct tags, reflection and a
+// dependency for the same dozen variables.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -107,6 +112,9 @@ func (vs Vars) Service() (Service, error) {
 	}
 	if len(s.KafkaBrokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS names no broker")
+	}
+	if err := new(slog.Level).UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return s, fmt.Errorf("LOG_LEVEL=%q is not debug, info, warn or error", s.LogLevel)
 	}
 	return s, nil
 }

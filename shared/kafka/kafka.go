@@ -50,9 +50,7 @@ func ProducerConfig(clientID string) *sarama.Config {
 	// Retry for about half a minute, as Kafka's own producer does (it retries
 	// until its delivery timeout), so that a short broker outage is no error.
 	cfg.Producer.Retry.Max = 30
-	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
-		return min(100*time.Millisecond<<min(retries, 4), time.Second)
-	}
+	cfg.Producer.Retry.BackoffFunc = sarama.NewExponentialBackoff(100*time.Millisecond, time.Second)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
