@@ -34,22 +34,7 @@ func startForwarder(t *testing.T, pool *pgxpool.Pool, brokers []string, batch in
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("forwarder: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "forwarder", f.Run)
 }
 
 // appendEvents writes perStream events to each of streams streams, one
@@ -257,15 +242,7 @@ func TestForwarderWokenByAppendNotification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("forwarder: %v", err)
-		}
-	})
+	testenv.Go(t, "forwarder", f.Run)
 	// The first read at the start, and the one the listener asks for once
 	// it listens (for events appended while nobody listened); then the
 	// forwarder waits.

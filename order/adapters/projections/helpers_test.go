@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,20 +29,9 @@ var fastProjector = projections.Settings{Enabled: true, PollInterval: 10 * time.
 // startProjector runs the projector of every projection until the returned
 // stop is called (or the test ends).
 func startProjector(t testing.TB, pool *pgxpool.Pool, s projections.Settings) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler)) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("projector: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "projector", func(ctx context.Context) error {
+		return projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
+	})
 }
 
 // waitCaughtUp waits until every projection has applied every stored event.
