@@ -61,14 +61,10 @@ type consoleEnv struct {
 func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *consoleEnv {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	brokers := testenv.Kafka(t)
+	project(t, pool)
 	ctx, stop := context.WithCancel(context.Background())
-	projected := make(chan error, 1)
-	go func() {
-		s := projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100}
-		projected <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
-	}()
 	replayer := projections.NewReplayer(ctx, pool, slog.New(slog.DiscardHandler))
-	t.Cleanup(func() { stop(); <-projected; replayer.Wait() })
+	t.Cleanup(func() { stop(); replayer.Wait() })
 
 	lag, err := adapters.NewKafkaInspector(brokers)
 	if err != nil {
@@ -106,13 +102,10 @@ func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *
 
 // forward runs the forwarder until the test ends.
 func (e *consoleEnv) forward(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	testenv.Go(t, "forwarder", func(ctx context.Context) error {
 		s := outbox.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, IdlePollInterval: 100 * time.Millisecond, BatchSize: 100}
-		done <- outbox.Run(ctx, e.pool, e.brokers, []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}, s, slog.New(slog.DiscardHandler), nil)
-	}()
-	t.Cleanup(func() { stop(); <-done })
+		return outbox.Run(ctx, e.pool, e.brokers, []outbox.Route{{EventTypePrefix: "order.", Topic: "order.events"}}, s, slog.New(slog.DiscardHandler), nil)
+	})
 }
 
 type testPipeline struct {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
@@ -40,17 +42,19 @@ type orderList struct {
 // newListServer serves the API with the order list, its projector running.
 func newListServer(t *testing.T) *httptest.Server {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
-	ctx, stop := context.WithCancel(context.Background())
-	projected := make(chan error, 1)
-	go func() {
-		s := projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100}
-		projected <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
-	}()
-	t.Cleanup(func() { stop(); <-projected })
+	project(t, pool)
 	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
 	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpserver.Ops{}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// project keeps the read models in pool's database up to date until the test ends.
+func project(t *testing.T, pool *pgxpool.Pool) {
+	testenv.Go(t, "projector", func(ctx context.Context) error {
+		s := projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100}
+		return projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
+	})
 }
 
 // list gets a page of orders, checking the answer against openapi.yaml.

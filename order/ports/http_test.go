@@ -243,7 +243,12 @@ func TestIdempotencyKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids[i] = e.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": "race"}, validOrder).body["order_id"]
+			r, err := e.try("POST", "/v1/orders", map[string]string{"Idempotency-Key": "race"}, validOrder)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = r.body["order_id"]
 		}()
 	}
 	wg.Wait()
@@ -269,7 +274,12 @@ func TestConcurrentCommandsOnOneOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses <- e.do("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `"1"`}, "").status
+			r, err := e.try("POST", "/v1/orders/"+id+"/cancel", map[string]string{"If-Match": `"1"`}, "")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses <- r.status
 		}()
 	}
 	wg.Wait()

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/envconfig"
-	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/testenv"
 )
 
@@ -35,13 +32,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	// The same order as rawPlaceOrder's.
 	const body = `{"customer_id":"customer-7","currency":"EUR","items":[{"sku":"book","quantity":2,"unit_price":1250}]}`
 	for range b.N {
-		pool, url := testenv.Database(b, eventstore.Migrations, adapters.Migrations)
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		svc, err := service.New(context.Background(), service.Config{Service: envconfig.Service{DatabaseURL: url}}, logger)
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := httptest.NewServer(svc.Handler())
+		_, pool, srv := newService(b, service.Config{Service: envconfig.Service{KafkaBrokers: []string{"127.0.0.1:1"}}}) // no Kafka needed, but one named
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 		post := func() error {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/orders", strings.NewReader(body))
@@ -65,8 +56,6 @@ func BenchmarkPlaceOrder(b *testing.B) {
 
 		project, projectLatencies := measure(b, clients, duration, post)
 		baseline, baselineLatencies := measure(b, clients, duration, raw)
-		srv.Close()
-		svc.Close()
 
 		b.ReportMetric(project, "req/s")
 		b.ReportMetric(baseline, "baseline_req/s")

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,28 +27,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 	r := serve(ctx, t)
 	defer func() { stop(); <-r.served }()
 	svc, pool, base := r.svc, r.pool, r.base
-	call := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	place := func() string {
-		status, body := call("POST", "/v1/orders", `{"customer_id":"fay","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":4500}]}`)
-		var placed struct {
-			OrderID string `json:"order_id"`
-		}
-		if status != http.StatusCreated || json.Unmarshal([]byte(body), &placed) != nil {
-			t.Fatalf("POST /v1/orders = %d %s", status, body)
-		}
-		return placed.OrderID
-	}
-	shipped, newerPaid, plain := place(), place(), place()
+	shipped, newerPaid, plain := placeOrder(t, base, "fay", 4500), placeOrder(t, base, "fay", 4500), placeOrder(t, base, "fay", 4500)
 	for stream, e := range map[string]eventstore.Event{
 		adapters.StreamID(shipped):   {ID: uuid.NewString(), Type: "order.OrderShipped", SchemaVersion: 1, Payload: []byte(`{"carrier":"owl"}`)},
 		adapters.StreamID(newerPaid): {ID: uuid.NewString(), Type: "order.OrderPaid", SchemaVersion: 99, Payload: []byte(`{"charges":[]}`)},
@@ -69,7 +47,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 	if err := eventstore.Append(ctx, pool, adapters.StreamID(shipped), 2, eventstore.Context{}, paid); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := call("POST", "/v1/orders/"+plain+"/cancel", ""); status != http.StatusOK {
+	if status, body := call(t, "POST", base+"/v1/orders/"+plain+"/cancel", ""); status != http.StatusOK {
 		t.Fatalf("cancel an order without unknown events = %d %s", status, body)
 	}
 
@@ -102,7 +80,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 			t.Errorf("%s at lag %d skipped %q (last error %q), want lag 0, %q and no error", s.Name, s.LagEvents, got, s.LastError, want)
 		}
 	}
-	status, body := call("GET", "/v1/orders?customer_id=fay", "")
+	status, body := call(t, "GET", base+"/v1/orders?customer_id=fay", "")
 	var list struct {
 		Orders []struct {
 			OrderID string `json:"order_id"`
@@ -119,7 +97,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 			t.Errorf("order %s listed as %s, want %s (the stream's version)", o.OrderID, got, want)
 		}
 	}
-	metrics := func() string { _, m := call("GET", "/metrics", ""); return m }()
+	metrics := func() string { _, m := call(t, "GET", base+"/metrics", ""); return m }()
 	if want := `projection_skipped_events{event_type="order.OrderShipped",projection="order_summaries",schema_version="1"} 1`; !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
@@ -128,7 +106,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 	// the cause, and appends nothing; the other orders are served.
 	for _, id := range []string{shipped, newerPaid} {
 		for _, c := range [][2]string{{"GET", "/v1/orders/" + id}, {"POST", "/v1/orders/" + id + "/cancel"}} {
-			if status, body := call(c[0], c[1], ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"newer_version"`) {
+			if status, body := call(t, c[0], base+c[1], ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"newer_version"`) {
 				t.Errorf("%s %s = %d %s, want 503 newer_version", c[0], c[1], status, body)
 			}
 		}
@@ -138,7 +116,7 @@ func TestEventsOfANewerVersionAreSkippedByProjectionsAndRefusedByCommands(t *tes
 			t.Errorf("order %s has %d events after the refused commands, want %d", id, events, want)
 		}
 	}
-	if status, body := call("GET", "/v1/orders/"+plain, ""); status != http.StatusOK || !strings.Contains(body, `"cancelled"`) {
+	if status, body := call(t, "GET", base+"/v1/orders/"+plain, ""); status != http.StatusOK || !strings.Contains(body, `"cancelled"`) {
 		t.Errorf("GET the other order = %d %s, want it cancelled", status, body)
 	}
 }

@@ -3,58 +3,14 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/consumer"
-	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/testenv"
 )
-
-// running is an order service serving HTTP in-process.
-type running struct {
-	svc     *service.Service
-	pool    *pgxpool.Pool
-	brokers []string
-	base    string     // the HTTP API's base URL
-	served  chan error // how Serve ended
-}
-
-// serve runs the order service in-process, projector included, on a fresh
-// database and broker until ctx is done; configure changes its
-// configuration first.
-func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)) *running {
-	t.Helper()
-	pool, url := testenv.Database(t)
-	cfg := service.Config{
-		Service:   envconfig.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
-		Consumer:  consumer.Settings{MaxRetries: 1, RetryInterval: 10 * time.Millisecond},
-		Projector: projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100},
-	}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	svc, err := service.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, pool: pool, brokers: cfg.KafkaBrokers, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
-	go func() { r.served <- svc.Serve(ctx, ln) }()
-	return r
-}
 
 // order serve keeps the read models up to date: an order placed over HTTP
 // shows up in the order list, and the projector stops with the service.
@@ -63,15 +19,7 @@ func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
 	r := serve(ctx, t)
 	base, served := r.base, r.served
 
-	resp, err := http.Post(base+"/v1/orders", "application/json",
-		strings.NewReader(`{"customer_id":"erin","currency":"EUR","items":[{"sku":"lamp","quantity":1,"unit_price":4500}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/orders: %s, want 201", resp.Status)
-	}
+	placeOrder(t, base, "erin", 4500)
 	testenv.Eventually(t, 60*time.Second, "the order listed", func() bool {
 		resp, err := http.Get(base + "/v1/orders?customer_id=erin")
 		if err != nil {

@@ -80,19 +80,8 @@ func (e *env) run(t *testing.T) (stop func()) {
 		t.Fatal(err)
 	}
 	e.url = "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, ln) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("payment service: %v", err)
-			}
-			svc.Close()
-		})
-	}
+	stopRun := testenv.Go(t, "payment service", func(ctx context.Context) error { return svc.Run(ctx, ln) })
+	stop = sync.OnceFunc(func() { stopRun(); svc.Close() })
 	t.Cleanup(stop)
 	return stop
 }

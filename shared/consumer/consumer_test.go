@@ -36,15 +36,7 @@ func TestAFailureOnThePoisonTopicIsRetriedNotPoisonedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- router.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("router: %v", err)
-		}
-	})
+	testenv.Go(t, "router", router.Run)
 
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {

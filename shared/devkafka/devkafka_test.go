@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,7 +146,8 @@ func killDuringJoin(addr, group string) error {
 	// A second member asks to join on its own connection and is killed (its
 	// connection closed) while the broker holds its JoinGroup until the
 	// survivor rejoins; then the survivor rejoins and assigns.
-	victim, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	conns := &connPorts{}
+	victim, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.WithHooks(conns))
 	if err != nil {
 		return err
 	}
@@ -151,9 +156,13 @@ func killDuringJoin(addr, group string) error {
 		return err
 	}
 	go func() { _, _ = joinRequest(group, first.MemberID).RequestWith(ctx, victim) }()
-	time.Sleep(300 * time.Millisecond) // the join is waiting at the broker
+	if err := waitForGroupState(ctx, client, group, "PreparingRebalance"); err != nil { // the join is waiting at the broker
+		return err
+	}
 	victim.Close()
-	time.Sleep(300 * time.Millisecond)
+	if err := waitForBrokerToClose(ctx, addr, conns.list()); err != nil {
+		return err
+	}
 	if survivor, err = join(ctx, client, group, survivor.MemberID); err != nil {
 		return err
 	}
@@ -191,6 +200,87 @@ func killDuringJoin(addr, group string) error {
 }
 
 const sessionTimeout = 6 * time.Second // kfake's minimum
+
+// waitForGroupState waits until DescribeGroups says group is in state.
+func waitForGroupState(ctx context.Context, c *kgo.Client, group, state string) error {
+	for {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx, c)
+		if err != nil {
+			return err
+		}
+		if len(resp.Groups) == 1 && resp.Groups[0].State == state {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: never %s: %w", group, state, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// connPorts is a kgo hook that keeps the local ports of a client's connections.
+type connPorts struct {
+	mu    sync.Mutex
+	ports []int
+}
+
+func (c *connPorts) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, conn net.Conn, err error) {
+	if err == nil {
+		c.mu.Lock()
+		c.ports = append(c.ports, conn.LocalAddr().(*net.TCPAddr).Port)
+		c.mu.Unlock()
+	}
+}
+
+func (c *connPorts) list() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ports)
+}
+
+// waitForBrokerToClose waits until the broker at addr has closed its end of
+// every connection from the local ports (closed by the client): Linux lists
+// an end still open in /proc/net/tcp as ESTABLISHED or CLOSE_WAIT.
+func waitForBrokerToClose(ctx context.Context, addr string, ports []int) error {
+	_, brokerPort, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	for {
+		table, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			return err
+		}
+		open := 0
+		for _, line := range strings.Split(string(table), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || (f[3] != "01" && f[3] != "08") || hexPort(f[1]) != brokerPort {
+				continue
+			}
+			if p, _ := strconv.Atoi(hexPort(f[2])); slices.Contains(ports, p) {
+				open++
+			}
+		}
+		if open == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the broker kept %d connections of a closed client open: %w", open, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// hexPort is the port of an address of /proc/net/tcp ("0100007F:1F90"), in decimal.
+func hexPort(a string) string {
+	_, h, _ := strings.Cut(a, ":")
+	p, _ := strconv.ParseUint(h, 16, 16)
+	return strconv.FormatUint(p, 10)
+}
 
 func joinRequest(group, memberID string) *kmsg.JoinGroupRequest {
 	req := kmsg.NewPtrJoinGroupRequest()

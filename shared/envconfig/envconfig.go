@@ -1,13 +1,19 @@
 // Package envconfig reads a service's configuration from environment
 // variables, each declared with its default and what it is for, so that
 // --help and the README list them from one place; Common declares the ones
-// every service has (its database, the Kafka brokers, the log level).
+// every service has (its database, the Kafka brokers, the log level). It is
+// written here rather than taken from a library (envconfig, viper) because
+// it is this small: a list of documented variables and one parse function
+// per kind of value, with errors that name the variable, where a library
+// would add struct tags, reflection and a dependency for the same dozen
+// variables.
 package envconfig
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -108,6 +114,9 @@ func (vs Vars) Service() (Service, error) {
 	}
 	if len(s.KafkaBrokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS names no broker")
+	}
+	if err := new(slog.Level).UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return s, fmt.Errorf("LOG_LEVEL=%q is not debug, info, warn or error", s.LogLevel)
 	}
 	return s, nil
 }

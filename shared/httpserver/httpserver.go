@@ -26,8 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
@@ -188,33 +187,34 @@ var validCorrelationID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // middleware gives each request a correlation id (the client's
 // X-Correlation-ID if well-formed, else a new one, echoed in the response)
-// and a server span that continues the client's W3C trace context, and
-// counts it in m (if not nil) by route and status.
+// and otelhttp's server span, which continues the client's W3C trace
+// context and is named after the route that served the request ("POST
+// /v1/orders"); and counts the request in m (if not nil) by route and status.
 func middleware(next http.Handler, m *requestMetrics) http.Handler {
-	tracer := otel.Tracer("github.com/es-outbox/reference/shared/httpserver")
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		started := time.Now()
+		next.ServeHTTP(rec, r) // r as otelhttp passed it: the ServeMux sets its Pattern, which names the span
+		route := r.Pattern     // "POST /v1/orders"
+		if i := strings.IndexByte(route, '/'); i >= 0 {
+			// The span says the path template alone, as otelhttp would if
+			// it knew the route when the span starts.
+			trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route[i:]))
+		} else {
+			route = "unmatched"
+		}
+		m.observe(route, rec.status, time.Since(started))
+	})
+	// W3C trace context whatever the global propagator, as every consumer
+	// of the project extracts it.
+	traced := otelhttp.NewHandler(counted, "", otelhttp.WithPropagators(propagation.TraceContext{}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(CorrelationIDHeader)
 		if !validCorrelationID.MatchString(id) {
 			id = uuid.NewString()
 		}
 		w.Header().Set(CorrelationIDHeader, id)
-		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
-		defer span.End()
-		r = r.WithContext(tracing.WithCorrelationID(ctx, id))
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		started := time.Now()
-		next.ServeHTTP(rec, r)
-		route := r.Pattern // set by http.ServeMux: "POST /v1/orders"
-		if route == "" {
-			route = "unmatched"
-		}
-		span.SetName(route)
-		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(rec.status))
-		if rec.status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(rec.status))
-		}
-		m.observe(route, rec.status, time.Since(started))
+		traced.ServeHTTP(w, r.WithContext(tracing.WithCorrelationID(r.Context(), id)))
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"go.opentelemetry.io/otel/trace"
@@ -15,9 +14,14 @@ import (
 )
 
 // New returns a logger writing to stderr: text on a terminal, JSON otherwise.
-// level is debug, info, warn or error (LOG_LEVEL); anything else means info.
+// level is debug, info, warn or error (LOG_LEVEL, which config.Vars.Service
+// checks), in any case, as slog.Level reads it; anything else means info.
 func New(service, level string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: parseLevel(level)}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
 	var h slog.Handler
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		h = slog.NewTextHandler(os.Stderr, opts)
@@ -57,17 +61,4 @@ func Watermill(logger *slog.Logger) watermill.LoggerAdapter {
 	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
 	})
-}
-
-func parseLevel(level string) slog.Level {
-	switch strings.ToLower(level) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn", "warning":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	default:
-		return slog.LevelInfo
-	}
 }

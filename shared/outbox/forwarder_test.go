@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -31,22 +34,7 @@ func startForwarder(t *testing.T, pool *pgxpool.Pool, brokers []string, batch in
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("forwarder: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "forwarder", f.Run)
 }
 
 // appendEvents writes perStream events to each of streams streams, one
@@ -112,11 +100,18 @@ func TestForwarderPublishesEveryEventKeyedAndInStreamOrder(t *testing.T) {
 	}
 }
 
+// An event whose transaction took its position before three others but
+// commits after them is forwarded all the same: a reader that read past the
+// early rows before the late commit (and stored an offset beyond the late
+// event's position) would never read it. The late commit waits until the
+// forwarder has read the events table twice since the early rows committed,
+// so that it had the chance to read past them.
 func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
-	pool, _ := testenv.Database(t, eventstore.Migrations)
+	pool, url := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	ctx := context.Background()
-	startForwarder(t, pool, brokers, 100)
+	reads := &readCounter{}
+	startForwarder(t, tracedPool(t, url, reads), brokers, 100)
 
 	slow, err := pool.Begin(ctx)
 	if err != nil {
@@ -127,7 +122,12 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendEvents(t, pool, "early", 3, 1) // later positions, committed first
-	time.Sleep(200 * time.Millisecond)
+	reads.mark()
+	// Two: the first may belong to a transaction begun before the mark,
+	// whose snapshot may not show the early rows; the second began after.
+	testenv.Eventually(t, 30*time.Second, "the forwarder reading the events table twice after the early commits", func() bool {
+		return reads.sinceMark() >= 2
+	})
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +143,48 @@ func TestForwarderForwardsLateCommittedEvent(t *testing.T) {
 	}
 }
 
+// readCounter is a pgx query tracer that counts the forwarder's reads of
+// the events table (the queries of EventsSchemaAdapter) begun after mark
+// and finished.
+type readCounter struct {
+	marked atomic.Bool
+	after  atomic.Int64
+}
+
+type readBegunAfterMark struct{}
+
+func (c *readCounter) mark()            { c.marked.Store(true) }
+func (c *readCounter) sinceMark() int64 { return c.after.Load() }
+
+func (c *readCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryStartData) context.Context {
+	if c.marked.Load() && strings.Contains(q.SQL, " FROM events") {
+		return context.WithValue(ctx, readBegunAfterMark{}, true)
+	}
+	return ctx
+}
+
+func (c *readCounter) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryEndData) {
+	if ctx.Value(readBegunAfterMark{}) != nil && q.Err == nil {
+		c.after.Add(1)
+	}
+}
+
+// tracedPool is a pool of the database at url whose queries go through tracer.
+func tracedPool(t *testing.T, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // Stopping the forwarder in the middle of a backlog and starting it again
 // loses nothing and, since the stop settles the batch in flight before it
 // closes the subscriber, sends nothing twice.
@@ -150,13 +192,16 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	pool, _ := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	ids := appendEvents(t, pool, "order", 50, 20) // 1,000 events
-	stop := startForwarder(t, pool, brokers, 100)
+	stop := startForwarder(t, pool, brokers, 10)  // 100 batches: it is stopped in the middle
 	testenv.Eventually(t, 30*time.Second, "part of the backlog forwarded", func() bool {
 		var acked int64
 		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(global_position), 0) FROM reader_positions`).Scan(&acked)
 		return acked > 100
 	})
 	stop()
+	if p, last := storedOffset(t, pool), lastPosition(t, pool); !p.Before(last) {
+		t.Fatalf("the backlog was forwarded (offset %v) before the forwarder was stopped; the test stopped nothing in its middle", p)
+	}
 	startForwarder(t, pool, brokers, 100)
 
 	records := testenv.Records(t, brokers, "order.events", 1000, 60*time.Second)
@@ -183,51 +228,49 @@ func TestForwarderStoppedMidBacklogLosesNothing(t *testing.T) {
 	}
 }
 
-// With the idle poll an hour long, only the append's notification can wake
-// the forwarder. (After a notification it polls every PollInterval for a
-// while, in case the event is still invisible behind a transaction open
-// elsewhere on the server, as it can be when other tests run.)
+// With both poll intervals an hour long, only an append's notification can
+// wake the forwarder once its first reads are over: an append is followed by
+// a read. The event can still be invisible to that read, behind a
+// transaction open elsewhere on the server (other tests run meanwhile), so
+// the test appends again, each append notifying anew, until one arrives.
 func TestForwarderWokenByAppendNotification(t *testing.T) {
-	pool, _ := testenv.Database(t, eventstore.Migrations)
+	pool, url := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
+	reads := &readCounter{}
+	reads.mark()
 	f, err := outbox.NewForwarder(outbox.ForwarderConfig{
-		DB: stdlib.OpenDBFromPool(pool), Brokers: brokers, Routes: routes, PollInterval: 50 * time.Millisecond, IdlePollInterval: time.Hour,
+		DB: stdlib.OpenDBFromPool(tracedPool(t, url, reads)), Brokers: brokers, Routes: routes,
+		PollInterval: time.Hour, IdlePollInterval: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("forwarder: %v", err)
-		}
-	})
-	<-f.Running()
-	time.Sleep(200 * time.Millisecond) // the first, empty read is over
+	testenv.Go(t, "forwarder", f.Run)
+	// The first read at the start, and the one the listener asks for once
+	// it listens (for events appended while nobody listened); then the
+	// forwarder waits.
+	testenv.Eventually(t, 30*time.Second, "the forwarder's first two reads", func() bool { return reads.sinceMark() >= 2 })
 
-	// The append notifies at commit (what wakes the forwarder; waking on a
-	// notification is TestNotificationEndsTheWait).
-	listener, err := pool.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	appendOne := func(v int) {
+		e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}
+		if err := eventstore.Append(context.Background(), pool, "order-woken", int64(v), eventstore.Context{}, e); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer listener.Release()
-	if _, err := listener.Exec(context.Background(), "LISTEN "+eventstore.NotifyChannel); err != nil {
-		t.Fatal(err)
+	before := reads.sinceMark()
+	appendOne(0)
+	testenv.Eventually(t, 30*time.Second, "a read woken by the append's notification", func() bool { return reads.sinceMark() > before })
+
+	deadline := time.Now().Add(2 * time.Minute) // a topic just created on a real cluster can take a while to take records
+	v := 1
+	for ; testenv.RecordCount(t, brokers, "order.events") == 0; v++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing forwarded after %d appends to an idle forwarder (%d reads)", v, reads.sinceMark())
+		}
+		time.Sleep(200 * time.Millisecond) // the pace of the appends, each a notification
+		appendOne(v)
 	}
-	defer func() { _, _ = listener.Exec(context.Background(), "UNLISTEN *") }()
-	appendEvents(t, pool, "order", 1, 1)
-	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancelWait()
-	if _, err := listener.Conn().WaitForNotification(waitCtx); err != nil {
-		t.Fatalf("no notification on %s after an append: %v", eventstore.NotifyChannel, err)
-	}
-	if records := testenv.Records(t, brokers, "order.events", 1, 30*time.Second); len(records) != 1 {
-		t.Fatalf("got %d records after an append to an idle forwarder, want 1", len(records))
-	}
+	t.Logf("forwarded after %d appends and %d reads", v, reads.sinceMark())
 }
 
 // An event no route matches stops the forwarder before it: the batch that

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +77,23 @@ func Kafka(t testing.TB) []string {
 	}
 	t.Cleanup(broker.Close)
 	return []string{broker.Addr()}
+}
+
+// Go runs run in a goroutine until stop is called, or the test ends: then
+// it cancels run's context, waits for it to return and fails the test if it
+// returned an error, naming it what.
+func Go(t testing.TB, what string, run func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	})
+	t.Cleanup(stop)
+	return stop
 }
 
 // Eventually calls check until it returns true or the timeout passes.

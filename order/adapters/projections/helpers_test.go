@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,20 +29,9 @@ var fastProjector = projections.Settings{Enabled: true, PollInterval: 10 * time.
 // startProjector runs the projector of every projection until the returned
 // stop is called (or the test ends).
 func startProjector(t testing.TB, pool *pgxpool.Pool, s projections.Settings) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler)) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("projector: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "projector", func(ctx context.Context) error {
+		return projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
+	})
 }
 
 // waitCaughtUp waits until every projection has applied every stored event.
@@ -89,6 +77,22 @@ var (
 // place places n orders, on one of a few days.
 func (w *workload) place(n int) {
 	w.t.Helper()
+	if err := w.tryPlace(n); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// advance gives n random orders their next step: paid, declined, cancelled
+// or refunded, whichever their status allows.
+func (w *workload) advance(n int) {
+	w.t.Helper()
+	if err := w.tryAdvance(n); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// tryPlace is place that returns its error, for a goroutine other than the test's.
+func (w *workload) tryPlace(n int) error {
 	for range n {
 		at := firstDay.Add(time.Duration(w.rng.Int64N(int64(5 * 24 * time.Hour))))
 		o, err := order.Place(order.PlaceOrder{
@@ -100,23 +104,24 @@ func (w *workload) place(n int) {
 				{SKU: "pen", Quantity: 1 + w.rng.Int64N(5), UnitPrice: 100},
 			},
 		}, at)
-		if err != nil {
-			w.t.Fatal(err)
+		if err == nil {
+			err = w.save(o)
 		}
-		w.save(o)
+		if err != nil {
+			return err
+		}
 		w.ids = append(w.ids, o.ID())
 	}
+	return nil
 }
 
-// advance gives n random orders their next step: paid, declined, cancelled
-// or refunded, whichever their status allows.
-func (w *workload) advance(n int) {
-	w.t.Helper()
+// tryAdvance is advance that returns its error, for a goroutine other than the test's.
+func (w *workload) tryAdvance(n int) error {
 	ctx := context.Background()
 	for range n {
 		o, err := w.orders.Get(ctx, w.ids[w.rng.IntN(len(w.ids))])
 		if err != nil {
-			w.t.Fatal(err)
+			return err
 		}
 		now := o.PlacedAt().Add(time.Hour)
 		switch w.rng.IntN(4) {
@@ -133,20 +138,22 @@ func (w *workload) advance(n int) {
 		if errors.As(err, &notNow) || len(o.Changes()) == 0 {
 			continue
 		}
-		if err != nil {
-			w.t.Fatal(err)
+		if err == nil {
+			err = w.save(o)
 		}
-		w.save(o)
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (w *workload) save(o *order.Order) {
-	w.t.Helper()
+func (w *workload) save(o *order.Order) error {
 	err := eventstore.Save(context.Background(), w.pool, adapters.StreamID(o.ID()), o.OriginalVersion(), eventstore.Context{}, o.Changes())
-	if err != nil {
-		w.t.Fatal(err)
+	if err == nil {
+		w.events += len(o.Changes())
 	}
-	w.events += len(o.Changes())
+	return err
 }
 
 // readModels is the content of every read-model table, one string per row,

@@ -49,8 +49,10 @@ func TestReplayWhileCommandsArriveGivesTheLiveReadModels(t *testing.T) {
 			case <-replayDone:
 				return
 			default:
-				w.place(2)
-				w.advance(3)
+				if err := errors.Join(w.tryPlace(2), w.tryAdvance(3)); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		}
 	})
@@ -109,9 +111,10 @@ func TestReplayWhileCommandsArriveGivesTheLiveReadModels(t *testing.T) {
 	}
 }
 
-// A projector stopped at random moments, mid-batch included, and started
-// again applies every event exactly once: the summaries' version check would
-// fail on a double, and the tables equal a replay's.
+// A projector stopped at random moments, and in the middle of a batch (its
+// events applied, its checkpoint not yet moved), and started again applies
+// every event exactly once: the summaries' version check would fail on a
+// double, and the tables equal a replay's.
 func TestProjectorStoppedAnywhereResumesWithoutGapsOrDoubles(t *testing.T) {
 	pool := newDatabase(t)
 	w := newWorkload(t, pool, 2)
@@ -120,11 +123,21 @@ func TestProjectorStoppedAnywhereResumesWithoutGapsOrDoubles(t *testing.T) {
 
 	small := projections.Settings{Enabled: true, PollInterval: 5 * time.Millisecond, BatchSize: 7}
 	rng := rand.New(rand.NewPCG(3, 4))
+	interrupted := 0
 	for stops := 0; stops < 20 && lag(t, pool) > 0; stops++ {
 		stop := startProjector(t, pool, small)
-		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		if stops%5 == 1 && everyProjectionBehind(t, pool) {
+			stopMidBatch(t, pool, stop)
+			interrupted++
+			continue
+		}
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond) // a stop at a random moment
 		stop()
 	}
+	if interrupted == 0 {
+		t.Fatal("no stop interrupted a batch")
+	}
+	t.Logf("%d stops in the middle of a batch", interrupted)
 	startProjector(t, pool, small)
 	waitCaughtUp(t, pool)
 	requireNoErrors(t, pool)
@@ -137,6 +150,79 @@ func TestProjectorStoppedAnywhereResumesWithoutGapsOrDoubles(t *testing.T) {
 		}
 	}
 	requireEqual(t, "replay against the resumed projector", readTables(t, pool), live)
+}
+
+// everyProjectionBehind says whether every projection has a checkpoint and
+// events after it.
+func everyProjectionBehind(t testing.TB, pool *pgxpool.Pool) bool {
+	t.Helper()
+	statuses, err := projections.Statuses(context.Background(), pool, projections.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		if s.UpdatedAt.IsZero() || s.LagEvents == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// stopMidBatch stops a running projector in the middle of a batch of every
+// projection: it holds the projections' checkpoint rows, waits until each
+// projection's batch, its events applied, waits for its checkpoint row, then
+// stops the projector, and checks that no checkpoint moved.
+func stopMidBatch(t testing.TB, pool *pgxpool.Pool, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	hold, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Rollback(ctx) }()
+	var holder int
+	before := checkpoints(t, hold, "SELECT reader, global_position FROM reader_positions ORDER BY reader FOR UPDATE")
+	if err := hold.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "every projection's batch waiting to move its checkpoint", func() bool {
+		var waiting int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%INSERT INTO reader_positions%'`, holder).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waiting == len(projections.All)
+	})
+	stop()
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := checkpoints(t, pool, "SELECT reader, global_position FROM reader_positions ORDER BY reader"); after != before {
+		t.Fatalf("checkpoints %s after a stop in the middle of a batch, want %s", after, before)
+	}
+}
+
+// checkpoints lists the projections' checkpoints, as text, with query.
+func checkpoints(t testing.TB, db eventstore.DB, query string) string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	for rows.Next() {
+		var name string
+		var pos int64
+		if err := rows.Scan(&name, &pos); err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, fmt.Sprint(name, "@", pos))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(list, " ")
 }
 
 // Two replicas' projectors at once, while commands arrive, apply each event

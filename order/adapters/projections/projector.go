@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -67,9 +68,12 @@ type projector struct {
 // run applies events until ctx is done. Stopping it at any moment is safe:
 // a batch in flight is rolled back with its checkpoint and applied again by
 // the next run. A batch that fails is recorded on the checkpoint and retried
-// with growing pauses: the projection waits at the failing event rather than
-// skip it.
+// with growing pauses (from 100ms to 10s, exponential with jitter, as
+// Watermill's retry middleware pauses): the projection waits at the failing
+// event rather than skip it.
 func (p *projector) run(ctx context.Context) error {
+	pauses := backoff.NewExponentialBackOff()
+	pauses.InitialInterval, pauses.MaxInterval = 100*time.Millisecond, 10*time.Second
 	failures := 0
 	for {
 		applied, err := p.applyNextBatch(ctx)
@@ -80,16 +84,18 @@ func (p *projector) run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			failures++
-			wait = retryPause(failures)
+			wait = pauses.NextBackOff()
 			p.logger.Error("applying events failed; retrying", "err", err, "failures", failures, "retry_in", wait)
 			if rerr := eventstore.RecordReaderError(ctx, p.pool, p.projection.Name, err); rerr != nil {
 				p.logger.Error("cannot record the failure", "err", rerr)
 			}
 		case applied == p.settings.BatchSize:
 			failures = 0
+			pauses.Reset()
 			continue // a full batch: more are probably waiting
 		default:
 			failures = 0
+			pauses.Reset()
 		}
 		select {
 		case <-ctx.Done():
@@ -97,12 +103,6 @@ func (p *projector) run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
-}
-
-// retryPause is the pause after the nth failure in a row: 100ms, doubling up
-// to 10s.
-func retryPause(failures int) time.Duration {
-	return min(100*time.Millisecond<<min(failures-1, 7), 10*time.Second)
 }
 
 // applyNextBatch applies the events after the checkpoint, up to a batch, and

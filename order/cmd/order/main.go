@@ -50,6 +50,10 @@ func main() {
 	}
 }
 
+// run dispatches the subcommand with the standard library's flag package
+// and a switch: six commands and a few flags each do not need a CLI
+// framework (cobra and the like would bring more code and dependencies than
+// this file has), and the switch shows every command in one place.
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("order", flag.ContinueOnError)
 	fs.Usage = func() {

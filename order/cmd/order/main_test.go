@@ -103,13 +103,10 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 		t.Errorf("after the replay: %q, want a checkpoint, no lag, nothing skipped", line)
 	}
 
-	ctx, stop := context.WithCancel(context.Background())
-	projected := make(chan error, 1)
-	go func() {
+	testenv.Go(t, "projector", func(ctx context.Context) error {
 		s := projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100}
-		projected <- projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
-	}()
-	defer func() { stop(); <-projected }()
+		return projections.Run(ctx, pool, projections.All, s, slog.New(slog.DiscardHandler))
+	})
 
 	// An event of a type this code does not know (a newer version wrote
 	// it) is passed over: no lag, and the listing names it.

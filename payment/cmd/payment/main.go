@@ -46,6 +46,8 @@ func main() {
 
 // run runs the command in args; help goes to stdout. Its error is one line,
 // for the user to read in one go (errors.Join and some clients use several).
+// The standard library's flag package and a switch are the whole subcommand
+// parser: a handful of commands needs no CLI framework and its dependencies.
 func run(args []string, stdout io.Writer) error {
 	return cli.OneLine(dispatch(args, stdout))
 }

@@ -2,15 +2,14 @@ package poisonhttp_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison"
+	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
 	"github.com/es-outbox/reference/shared/poison/poisontest"
@@ -19,34 +18,19 @@ import (
 
 const token = "s3cret-admin-token"
 
-// api serves the admin endpoints with adminToken over a fresh poison store
-// holding entry "0-3" (poisoned from order.events partition 2), requeueing
-// to a fresh broker whose order.events has several partitions.
-type api struct {
-	t       *testing.T
-	url     string
-	brokers []string
-	store   *poisonstore.Store
-}
-
-func newAPI(t *testing.T, adminToken string) *api {
+// newAPI serves the admin endpoints with adminToken over a fresh poison
+// store holding entry "0-3" (poisoned from order.events partition 2),
+// requeueing to a fresh broker whose order.events has several partitions.
+func newAPI(t *testing.T, adminToken string) *poisontest.API {
 	t.Helper()
 	pool, _ := testenv.Database(t, poisonstore.Migrations)
-	brokers := testenv.Kafka(t)
-	queue, store := poisontest.NewQueue(t, pool, brokers)
-	reg := httpserver.NewRegistry()
-	reg.MustRegister(poisonhttp.DepthCollector(queue, "test_poison_queue_depth"))
-	mux := http.NewServeMux()
-	poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "TEST_ADMIN_TOKEN", Realm: "test admin"})
-	srv := httptest.NewServer(httpserver.Handler(mux, httpserver.Ops{Registry: reg}))
-	t.Cleanup(srv.Close)
-	return &api{t: t, url: srv.URL, brokers: brokers, store: store}
-}
-
-// do calls the API (see testenv.DoJSON).
-func (a *api) do(method, path, auth, body string, out any) int {
-	a.t.Helper()
-	return testenv.DoJSON(a.t, method, a.url+path, auth, body, out)
+	return poisontest.NewAPI(t, pool, func(queue *poisonapp.Queue) http.Handler {
+		reg := httpserver.NewRegistry()
+		reg.MustRegister(poisonhttp.DepthCollector(queue, "test_poison_queue_depth"))
+		mux := http.NewServeMux()
+		poisonhttp.Register(mux, queue, poisonhttp.Admin{Token: adminToken, TokenVariable: "TEST_ADMIN_TOKEN", Realm: "test admin"})
+		return httpserver.Handler(mux, httpserver.Ops{Registry: reg})
+	})
 }
 
 type apiError = testenv.APIError
@@ -63,17 +47,17 @@ func TestAdminEndpointsRefuseAMissingOrWrongToken(t *testing.T) {
 	for _, r := range requests {
 		for _, auth := range []string{"", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
 			var e apiError
-			if status := a.do(r.method, r.path, auth, r.body, &e); status != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
+			if status := a.Do(r.method, r.path, auth, r.body, &e); status != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
 				t.Errorf("%s %s (Authorization %q) = %d %+v; want 401", r.method, r.path, auth, status, e)
 			}
 		}
 	}
 	var entry poisonhttp.PoisonEntryJSON
-	a.do(http.MethodGet, "/v1/admin/poison/0-3", "Bearer "+token, "", &entry)
+	a.Do(http.MethodGet, "/v1/admin/poison/0-3", "Bearer "+token, "", &entry)
 	if entry.Status != "new" {
 		t.Errorf("after refused requests the entry is %q, want new", entry.Status)
 	}
-	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 0 {
+	if n := testenv.RecordCount(t, a.Brokers, "order.events"); n != 0 {
 		t.Errorf("refused requests published %d records", n)
 	}
 }
@@ -85,7 +69,7 @@ func TestAdminListShowAndDiscard(t *testing.T) {
 	var list struct {
 		Entries []poisonhttp.PoisonEntryJSON `json:"entries"`
 	}
-	if status := a.do(http.MethodGet, "/v1/admin/poison", auth, "", &list); status != http.StatusOK || len(list.Entries) != 1 {
+	if status := a.Do(http.MethodGet, "/v1/admin/poison", auth, "", &list); status != http.StatusOK || len(list.Entries) != 1 {
 		t.Fatalf("GET /v1/admin/poison = %d with %d entries, want 200 with 1", status, len(list.Entries))
 	}
 	got := list.Entries[0]
@@ -95,20 +79,20 @@ func TestAdminListShowAndDiscard(t *testing.T) {
 	}
 
 	var entry poisonhttp.PoisonEntryJSON
-	if status := a.do(http.MethodGet, "/v1/admin/poison/0-3", auth, "", &entry); status != http.StatusOK ||
+	if status := a.Do(http.MethodGet, "/v1/admin/poison/0-3", auth, "", &entry); status != http.StatusOK ||
 		entry.Metadata["event_id"] != "event-1" || entry.PoisonRecord.Topic != "payment.poison" {
 		t.Errorf("GET /v1/admin/poison/0-3 = %d %+v", status, entry)
 	}
 	var e apiError
-	if status := a.do(http.MethodGet, "/v1/admin/poison/9-9", auth, "", &e); status != http.StatusNotFound || e.Error.Code != "not_found" {
+	if status := a.Do(http.MethodGet, "/v1/admin/poison/9-9", auth, "", &e); status != http.StatusNotFound || e.Error.Code != "not_found" {
 		t.Errorf("GET of an unknown id = %d %+v, want 404", status, e)
 	}
 	e = apiError{}
-	if status := a.do(http.MethodGet, "/v1/admin/poison?status=lost", auth, "", &e); status != http.StatusBadRequest || e.Error.Field != "status" {
+	if status := a.Do(http.MethodGet, "/v1/admin/poison?status=lost", auth, "", &e); status != http.StatusBadRequest || e.Error.Field != "status" {
 		t.Errorf("GET ?status=lost = %d %+v, want 400 naming status", status, e)
 	}
 	e = apiError{}
-	if status := a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"by": "ann"}`, &e); status != http.StatusBadRequest || e.Error.Field != "reason" {
+	if status := a.Do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"by": "ann"}`, &e); status != http.StatusBadRequest || e.Error.Field != "reason" {
 		t.Errorf("discard without a reason = %d %+v, want 400 naming reason", status, e)
 	}
 
@@ -118,33 +102,33 @@ func TestAdminListShowAndDiscard(t *testing.T) {
 		`{"reason": "ok", "by": "` + strings.Repeat("y", 101) + `"}`: "by",
 	} {
 		e = apiError{}
-		if status := a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, body, &e); status != http.StatusBadRequest || e.Error.Field != field {
+		if status := a.Do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, body, &e); status != http.StatusBadRequest || e.Error.Field != field {
 			t.Errorf("discard with %.40s = %d %+v, want 400 naming %s", body, status, e, field)
 		}
 	}
 	e = apiError{}
-	if status := a.do(http.MethodPost, "/v1/admin/poison/requeue-all", auth, `{"by": "tab\tin"}`, &e); status != http.StatusBadRequest || e.Error.Field != "by" {
+	if status := a.Do(http.MethodPost, "/v1/admin/poison/requeue-all", auth, `{"by": "tab\tin"}`, &e); status != http.StatusBadRequest || e.Error.Field != "by" {
 		t.Errorf("requeue-all by a name with a tab = %d %+v, want 400 naming by", status, e)
 	}
 
 	var outcome poisonhttp.OutcomeJSON
-	status := a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"reason": "a test order", "by": "ann"}`, &outcome)
+	status := a.Do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"reason": "a test order", "by": "ann"}`, &outcome)
 	if status != http.StatusOK || outcome.Result != "discarded" || outcome.Entry.ChangedBy != "ann" || outcome.Entry.ChangeReason != "a test order" {
 		t.Errorf("discard = %d %+v", status, outcome)
 	}
-	status = a.do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"reason": "again"}`, &outcome)
+	status = a.Do(http.MethodPost, "/v1/admin/poison/0-3/discard", auth, `{"reason": "again"}`, &outcome)
 	if status != http.StatusOK || outcome.Result != "unchanged" || outcome.Entry.ChangeReason != "a test order" {
 		t.Errorf("second discard = %d %+v, want unchanged", status, outcome)
 	}
-	a.do(http.MethodGet, "/v1/admin/poison", auth, "", &list)
+	a.Do(http.MethodGet, "/v1/admin/poison", auth, "", &list)
 	if len(list.Entries) != 0 {
 		t.Errorf("new entries after the discard: %+v", list.Entries)
 	}
-	a.do(http.MethodGet, "/v1/admin/poison?status=discarded", auth, "", &list)
+	a.Do(http.MethodGet, "/v1/admin/poison?status=discarded", auth, "", &list)
 	if len(list.Entries) != 1 {
 		t.Errorf("discarded entries: %d, want 1", len(list.Entries))
 	}
-	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 0 {
+	if n := testenv.RecordCount(t, a.Brokers, "order.events"); n != 0 {
 		t.Errorf("a discard published %d records", n)
 	}
 }
@@ -153,10 +137,10 @@ func TestAdminRequeue(t *testing.T) {
 	a := newAPI(t, token)
 	auth := "Bearer " + token
 	var outcome poisonhttp.OutcomeJSON
-	if status := a.do(http.MethodPost, "/v1/admin/poison/0-3/requeue", auth, `{"dry_run": true}`, &outcome); status != http.StatusOK || outcome.Result != "would_requeue" {
+	if status := a.Do(http.MethodPost, "/v1/admin/poison/0-3/requeue", auth, `{"dry_run": true}`, &outcome); status != http.StatusOK || outcome.Result != "would_requeue" {
 		t.Errorf("dry run = %d %+v, want would_requeue", status, outcome)
 	}
-	status := a.do(http.MethodPost, "/v1/admin/poison/0-3/requeue", auth, "", &outcome)
+	status := a.Do(http.MethodPost, "/v1/admin/poison/0-3/requeue", auth, "", &outcome)
 	if status != http.StatusOK || outcome.Result != "requeued" || outcome.Entry.RequeuedTo == nil || outcome.Entry.RequeuedTo.Topic != "order.events" ||
 		*outcome.Entry.RequeuedTo.Partition != 2 {
 		t.Errorf("requeue = %d %+v, want requeued to order.events partition 2, where it came from", status, outcome)
@@ -164,10 +148,10 @@ func TestAdminRequeue(t *testing.T) {
 	var all struct {
 		Outcomes []poisonhttp.OutcomeJSON `json:"outcomes"`
 	}
-	if status := a.do(http.MethodPost, "/v1/admin/poison/requeue-all", auth, `{"by": "ann"}`, &all); status != http.StatusOK || len(all.Outcomes) != 0 {
+	if status := a.Do(http.MethodPost, "/v1/admin/poison/requeue-all", auth, `{"by": "ann"}`, &all); status != http.StatusOK || len(all.Outcomes) != 0 {
 		t.Errorf("requeue-all after the requeue = %d %+v, want nothing to do", status, all)
 	}
-	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 1 {
+	if n := testenv.RecordCount(t, a.Brokers, "order.events"); n != 1 {
 		t.Errorf("order.events holds %d records, want 1", n)
 	}
 }
@@ -176,7 +160,7 @@ func TestAdminRequeue(t *testing.T) {
 // and it stays new, with nothing published.
 func TestAdminRequeueWithoutOriginIsAConflict(t *testing.T) {
 	a := newAPI(t, token)
-	_, err := a.store.Add(context.Background(), poison.Entry{
+	_, err := a.Store.Add(context.Background(), poison.Entry{
 		ID: "0-4", Record: poison.Position{Topic: "payment.poison", Partition: 0, Offset: 4},
 		PoisonedAt: time.Now(), Reason: "no origin", Payload: []byte(`{}`), Status: poison.StatusNew,
 	})
@@ -184,25 +168,20 @@ func TestAdminRequeueWithoutOriginIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var e apiError
-	if status := a.do(http.MethodPost, "/v1/admin/poison/0-4/requeue", "Bearer "+token, "", &e); status != http.StatusConflict || e.Error.Code != "not_requeueable" {
+	if status := a.Do(http.MethodPost, "/v1/admin/poison/0-4/requeue", "Bearer "+token, "", &e); status != http.StatusConflict || e.Error.Code != "not_requeueable" {
 		t.Errorf("requeue without origin = %d %+v, want 409 not_requeueable", status, e)
 	}
-	if entry, err := a.store.Get(context.Background(), "0-4"); err != nil || entry.Status != poison.StatusNew {
+	if entry, err := a.Store.Get(context.Background(), "0-4"); err != nil || entry.Status != poison.StatusNew {
 		t.Errorf("after the refused requeue the entry is %+v (%v), want it new", entry.Status, err)
 	}
-	if n := testenv.RecordCount(t, a.brokers, "order.events"); n != 0 {
+	if n := testenv.RecordCount(t, a.Brokers, "order.events"); n != 0 {
 		t.Errorf("order.events holds %d records, want none", n)
 	}
 }
 
 func TestMetricsReportTheQueueDepth(t *testing.T) {
 	a := newAPI(t, token)
-	resp, err := http.Get(a.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	_, body := testenv.Call(t, http.MethodGet, a.URL+"/metrics", "", "")
 	if !strings.Contains(string(body), "test_poison_queue_depth 1\n") {
 		t.Errorf("GET /metrics lacks the depth:\n%s", body)
 	}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
+	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Entry is a truncated OrderPlaced the payment consumer poisoned: entry
@@ -46,4 +49,34 @@ func NewQueue(t testing.TB, pool *pgxpool.Pool, brokers []string) (*poisonapp.Qu
 	publisher := poisonkafka.NewRequeuePublisher(brokers, "test-requeue")
 	t.Cleanup(func() { _ = publisher.Close() })
 	return poisonapp.NewQueue(store, publisher, slog.New(slog.NewTextHandler(io.Discard, nil))), store
+}
+
+// API is, for a test, an HTTP API serving the poison-queue admin endpoints
+// over the queue of NewQueue.
+type API struct {
+	t testing.TB
+	// URL is the API's base URL.
+	URL string
+	// Brokers are the brokers the queue requeues to.
+	Brokers []string
+	// Store is the queue's store, holding Entry.
+	Store *poisonstore.Store
+}
+
+// NewAPI serves, until the test ends, the handler that handler builds around
+// the poison queue of NewQueue in pool's database, requeueing to a fresh
+// broker.
+func NewAPI(t testing.TB, pool *pgxpool.Pool, handler func(*poisonapp.Queue) http.Handler) *API {
+	t.Helper()
+	brokers := testenv.Kafka(t)
+	queue, store := NewQueue(t, pool, brokers)
+	srv := httptest.NewServer(handler(queue))
+	t.Cleanup(srv.Close)
+	return &API{t: t, URL: srv.URL, Brokers: brokers, Store: store}
+}
+
+// Do calls the API (see testenv.DoJSON).
+func (a *API) Do(method, path, auth, body string, out any) int {
+	a.t.Helper()
+	return testenv.DoJSON(a.t, method, a.URL+path, auth, body, out)
 }
