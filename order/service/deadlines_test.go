@@ -20,8 +20,8 @@ import (
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Orders past a deadline show in /metrics, read from the store: one still

@@ -16,7 +16,7 @@ import (
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/config"
 	"github.com/es-outbox/reference/shared/consumer"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // running is an order service serving HTTP in-process.

@@ -13,8 +13,8 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/config"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 func TestReadyzChecksDatabaseMigrationsAndKafka(t *testing.T) {

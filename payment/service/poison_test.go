@@ -16,9 +16,9 @@ import (
 
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // poisonEntries returns the poison store's entries with the status.

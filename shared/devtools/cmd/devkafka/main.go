@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/config"
-	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
 )
 
 func main() {
