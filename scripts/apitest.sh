@@ -40,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka
+go build -o "$DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/devtools/cmd/devkafka
 BIN=$DIR/bin
 ORDER_DB=$(with_db apitest_orders)
 PAYMENT_DB=$(with_db apitest_payments)

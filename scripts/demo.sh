@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR/bin"
 say "Building order, payment, devkafka and tracetree"
-go build -o "$DEMO_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka ./shared/cmd/tracetree
+go build -o "$DEMO_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/devtools/cmd/devkafka ./shared/devtools/cmd/tracetree
 BIN=$DEMO_DIR/bin
 
 say "PostgreSQL: fresh databases demo_orders and demo_payments"

@@ -38,7 +38,7 @@ for addr in "$ORDER_ADDR" "$PAYMENT_ADDR" "127.0.0.1:$PORT"; do
 	reachable "$addr" && die "$addr is taken (set RUN_ORDER_ADDR, RUN_PAYMENT_ADDR or DEVKAFKA_PORT)"
 done
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR/bin"
-go build -o "$RUN_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/cmd/devkafka
+go build -o "$RUN_DIR/bin/" ./order/cmd/order ./payment/cmd/payment ./shared/devtools/cmd/devkafka
 BIN=$RUN_DIR/bin
 DBS=${RUN_DATABASES:-run}
 ORDER_DB=$(with_db "${DBS}_orders")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a machine to run the demo and the tests: PostgreSQL installed and
-# running on 127.0.0.1:5432, and the Go modules (and Task) downloaded.
+# running on 127.0.0.1:5432. Go modules are not downloaded here: each build
+# fetches the modules of the packages it builds, and no more (a
+# `go mod download` would fetch every module that the go.mod files list).
 # Safe to run again; `go tool task demo` and `go tool task test` run it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,5 +57,5 @@ else
 	log "PostgreSQL $version is running on 127.0.0.1:$port"
 fi
 
-go mod download
-log "Go modules ready"
+# Task is a tool of the scripts/task module (go.work): `go tool task` builds
+# it on first use.

@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/es-outbox/reference/order/adapters"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/postgres"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // upTo is the migration set without its files after version last: the

@@ -26,10 +26,10 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/outbox"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // live bounds waits for what the pipeline does (the projector, the

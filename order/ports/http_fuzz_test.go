@@ -10,9 +10,9 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpserver"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // FuzzPlaceOrder sends arbitrary bodies and content types to POST

@@ -18,9 +18,9 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpserver"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 type listedOrder struct {

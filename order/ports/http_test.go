@@ -14,12 +14,12 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/app"
 	"github.com/es-outbox/reference/order/ports"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 type env struct {

@@ -16,8 +16,8 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/envconfig"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // BenchmarkPlaceOrder measures POST /v1/orders with an Idempotency-Key from

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 func TestEveryVariableIsDocumented(t *testing.T) {

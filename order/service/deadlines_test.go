@@ -16,9 +16,9 @@ import (
 	"github.com/es-outbox/reference/order/ports"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Orders past a deadline show in /metrics, read from the store: one still

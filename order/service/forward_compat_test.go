@@ -12,8 +12,8 @@ import (
 
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // A newer version of the service (in a rolling deploy) appends events this

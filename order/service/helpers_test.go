@@ -16,8 +16,8 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/envconfig"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // newService builds the order service with cfg on a fresh database (which

@@ -13,8 +13,8 @@ import (
 
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // The order service has the payment service's poison queue, on order.poison:

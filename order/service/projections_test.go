@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/order/service"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // order serve keeps the read models up to date: an order placed over HTTP

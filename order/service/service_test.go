@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/envconfig"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 func TestReadyzChecksDatabaseMigrationsAndKafka(t *testing.T) {

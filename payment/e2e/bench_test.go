@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // BenchmarkPlaceToPaid places orders at a steady 200 per second for 10 s

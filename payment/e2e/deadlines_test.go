@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // orderEventTypes are the types of an order's events, in stream order.

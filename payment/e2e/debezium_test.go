@@ -14,8 +14,8 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/kafkaconnect"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/kafkaconnect"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // TestDebeziumRelay runs the order service without its forwarder and relays

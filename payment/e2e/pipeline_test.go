@@ -19,9 +19,9 @@ import (
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 type system struct {

@@ -11,13 +11,13 @@ import (
 	"github.com/es-outbox/reference/payment/domain/payment"
 	"github.com/es-outbox/reference/payment/ports"
 	"github.com/es-outbox/reference/shared/consumer"
+	"github.com/es-outbox/reference/shared/devtools/poisontest"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/poison/poisontest"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 const token = "s3cret-admin-token"

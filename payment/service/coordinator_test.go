@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/shared/contracts"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // The node that coordinates the payment consumer group is killed -9 while

@@ -27,11 +27,11 @@ import (
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/consumer"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/envconfig"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/poison"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 type env struct {

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/consumer"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 func TestAFailureOnThePoisonTopicIsRetriedNotPoisonedAgain(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/kafka"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Kafka's standard partitioner is the Java client's (murmur2); kcat, a

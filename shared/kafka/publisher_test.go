@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/kafka"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // The poison queue's publisher keeps what a requeue and the consumers

@@ -23,10 +23,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 const backlog = 200_000

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Two forwarders of one group (two replicas of a service) share the work:

@@ -17,11 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/kafka"
-	"github.com/es-outbox/reference/shared/kafkacluster"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // Kafka stops taking writes while events are being forwarded: on the
@@ -245,7 +245,7 @@ func TestForwarderKeepsStreamOrderAcrossBrokerRestarts(t *testing.T) {
 		crash = func() { killed = leaderOf(t, c, 0); mustDo(t, c.Kill(killed)) }
 		restart = func() { mustDo(t, c.StartNode(killed)) }
 	} else {
-		bin := testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
+		bin := testenv.Build(t, "github.com/es-outbox/reference/shared/devtools/cmd/devkafka")
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -8,7 +8,7 @@ package outbox_test
 // process of its own (the Go ones in this test binary started again, see
 // TestPeerRelayProcess), so that its CPU time and memory are its own. Run
 // with `go tool task bench-peers`, which starts that server and cluster and
-// prints the table (shared/cmd/benchtable --peers).
+// prints the table (shared/devtools/cmd/benchtable --peers).
 
 import (
 	"bufio"
@@ -41,12 +41,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/kafkaconnect"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/kafkacluster"
-	"github.com/es-outbox/reference/shared/kafkaconnect"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // The relays, in the table's column order.

@@ -1,9 +1,9 @@
-// Package postgres connects to PostgreSQL and applies versioned migrations.
+// Package postgres connects to PostgreSQL and applies versioned migrations
+// (SQL files in goose's format, recorded in goose's version tables).
 package postgres
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,9 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // Connect opens a connection pool and checks that the server answers.
@@ -75,7 +72,7 @@ func DropDatabase(ctx context.Context, url string) error {
 // Migration is one set of versioned SQL migrations with its own version table,
 // so that the shared event store and each service evolve their schemas apart.
 type Migration struct {
-	// Files holds goose SQL files (00001_name.sql, ...) at its root.
+	// Files holds SQL files in goose's format (00001_name.sql, ...) at its root.
 	Files fs.FS
 	// VersionTable records which of Files have been applied.
 	VersionTable string
@@ -94,31 +91,7 @@ func NewMigration(files fs.FS, dir, versionTable string) Migration {
 // Migrate applies every pending migration of each set, in order. A PostgreSQL
 // advisory lock makes concurrent starts of several replicas safe.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migration) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	for _, set := range sets {
-		if err := migrate(ctx, db, set); err != nil {
-			return fmt.Errorf("postgres: migrate %s: %w", set.VersionTable, err)
-		}
-	}
-	return nil
-}
-
-func migrate(ctx context.Context, db *sql.DB, set Migration) error {
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return err
-	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, set.Files,
-		goose.WithTableName(set.VersionTable),
-		goose.WithSessionLocker(locker),
-		goose.WithDisableGlobalRegistry(true),
-	)
-	if err != nil {
-		return err
-	}
-	_, err = provider.Up(ctx)
-	return err
+	return migrate(ctx, pool, sets)
 }
 
 // redact hides a password in a connection URL for error messages.
@@ -161,19 +134,17 @@ func Open(ctx context.Context, url string, create bool, migrations ...Migration)
 
 // Pending returns an error if any migration of the sets is not applied yet.
 func Pending(ctx context.Context, pool *pgxpool.Pool, sets ...Migration) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
 	for _, set := range sets {
-		provider, err := goose.NewProvider(goose.DialectPostgres, db, set.Files,
-			goose.WithTableName(set.VersionTable), goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			return err
-		}
-		pending, err := provider.HasPending(ctx)
+		left, err := pending(ctx, conn.Conn(), set)
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.VersionTable, err)
 		}
-		if pending {
+		if left {
 			return fmt.Errorf("migrations %s are not all applied; run migrate", set.VersionTable)
 		}
 	}

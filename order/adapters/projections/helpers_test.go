@@ -15,8 +15,8 @@ import (
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/domain/order"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 func newDatabase(t testing.TB) *pgxpool.Pool {

@@ -21,10 +21,10 @@ import (
 	"github.com/es-outbox/reference/order/adapters/projections"
 	"github.com/es-outbox/reference/order/domain/order"
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/poisontest"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/poison/poisontest"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // orderDatabase is a migrated order database with n placed orders, which

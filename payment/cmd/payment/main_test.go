@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/es-outbox/reference/payment/adapters"
+	"github.com/es-outbox/reference/shared/devtools/poisontest"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/poison/poisontest"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // withPoisonStore points the commands at a fresh payment database holding

@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonkafka"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // poisonQueue returns a poison queue on a fresh database and broker, holding

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/es-outbox/reference/shared/devtools/poisontest"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisoncli"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/poison/poisontest"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 // command is the poison command of a service named "test", on the store

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/es-outbox/reference/shared/devtools/poisontest"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonapp"
 	"github.com/es-outbox/reference/shared/poison/poisonhttp"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/poison/poisontest"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 const token = "s3cret-admin-token"

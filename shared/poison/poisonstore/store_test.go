@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/poison"
 	"github.com/es-outbox/reference/shared/poison/poisonstore"
-	"github.com/es-outbox/reference/shared/testenv"
 )
 
 func poisonedEntry(partition int32, offset int64) poison.Entry {

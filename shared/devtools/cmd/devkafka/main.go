@@ -20,7 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
 	"github.com/es-outbox/reference/shared/envconfig"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/es-outbox/reference/shared/devkafka"
-	"github.com/es-outbox/reference/shared/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
 
 const usage = `Usage: kafkacluster COMMAND [flags]

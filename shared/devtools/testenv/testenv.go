@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/es-outbox/reference/shared/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
 	"github.com/es-outbox/reference/shared/postgres"
 )
 

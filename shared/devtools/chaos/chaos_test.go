@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/shared/chaos"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/chaos"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // TestShortChaos is the short form of `task chaos`, run with the other tests
@@ -49,7 +49,7 @@ func TestShortChaos(t *testing.T) {
 		cfg.Orders, cfg.Interval = 60, time.Second
 		cfg.QuiesceTimeout = 3 * time.Minute
 	} else {
-		cfg.Bins.DevKafka = testenv.Build(t, "github.com/es-outbox/reference/shared/cmd/devkafka")
+		cfg.Bins.DevKafka = testenv.Build(t, "github.com/es-outbox/reference/shared/devtools/cmd/devkafka")
 	}
 	report, err := chaos.Run(t.Context(), cfg)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/es-outbox/reference/shared/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
 
 // DebeziumVersion is the Debezium release the pom pins, built against

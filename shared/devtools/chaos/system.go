@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/es-outbox/reference/shared/devkafka"
-	"github.com/es-outbox/reference/shared/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
 
 // replica is one supervised process. Like systemd's Restart=always, the

@@ -5,7 +5,7 @@
 // the same run, as "baseline_<unit>"; a unit without a baseline is a row
 // without ratio.
 //
-//	go test -run '^$' -bench . -benchtime 1x -count 3 PACKAGES | go run ./shared/cmd/benchtable
+//	go test -run '^$' -bench . -benchtime 1x -count 3 PACKAGES | go run ./shared/devtools/cmd/benchtable
 //
 // With --peers it prints the table of the peer benchmarks (BenchmarkPeers,
 // `go tool task bench-peers`) instead: the relays as columns (see peers.go).
@@ -27,7 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // labels describe the benchmarks (by name without "Benchmark" and the

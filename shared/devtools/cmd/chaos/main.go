@@ -1,4 +1,4 @@
-// Command chaos runs the fault-injection suite (package shared/chaos): it
+// Command chaos runs the fault-injection suite (package shared/devtools/chaos): it
 // builds the order, payment and devkafka binaries, runs two replicas of each
 // service and the broker on fresh databases, places orders while it crashes
 // and restarts them, then checks that nothing was lost, skipped, reordered or
@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/es-outbox/reference/shared/chaos"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/chaos"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 func main() {
@@ -111,7 +111,7 @@ func build(dir string) (chaos.Binaries, error) {
 	cmd := exec.Command("go", "build", "-o", dir+"/",
 		"github.com/es-outbox/reference/order/cmd/order",
 		"github.com/es-outbox/reference/payment/cmd/payment",
-		"github.com/es-outbox/reference/shared/cmd/devkafka")
+		"github.com/es-outbox/reference/shared/devtools/cmd/devkafka")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return chaos.Binaries{}, fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -24,7 +24,7 @@ type compose struct {
 
 func readCompose(t *testing.T) compose {
 	t.Helper()
-	raw, err := os.ReadFile("../../deployments/docker-compose.yml")
+	raw, err := os.ReadFile("../../../deployments/docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestComposeFileWiresTheSystem(t *testing.T) {
 			}
 		}
 		if s.Build != nil {
-			if _, err := os.Stat(filepath.Join("../../deployments", s.Build.Context, s.Build.Dockerfile)); err != nil {
+			if _, err := os.Stat(filepath.Join("../../../deployments", s.Build.Context, s.Build.Dockerfile)); err != nil {
 				t.Errorf("%s builds from %s: %v", name, s.Build.Dockerfile, err)
 			}
 		}
@@ -78,7 +78,7 @@ func TestComposeFileWiresTheSystem(t *testing.T) {
 // configuration table documents (or a standard OTEL_ one), so a typo cannot
 // silently leave a default in place.
 func TestComposeSetsOnlyDocumentedVariables(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestComposeSetsOnlyDocumentedVariables(t *testing.T) {
 }
 
 func TestDockerfileBuildsSmallNonRootImages(t *testing.T) {
-	raw, err := os.ReadFile("../../deployments/Dockerfile")
+	raw, err := os.ReadFile("../../../deployments/Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/es-outbox/reference/shared/devkafka"
-	"github.com/es-outbox/reference/shared/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
 
 // KafkaCluster returns the real Apache Kafka cluster in the directory

@@ -13,7 +13,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/es-outbox/reference/shared/kafkacluster"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
 
 // Binaries are the programs under test, built beforehand.

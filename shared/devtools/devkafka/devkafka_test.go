@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/es-outbox/reference/shared/devkafka"
-	"github.com/es-outbox/reference/shared/testenv"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // A record acknowledged before a restart is still there after it: the demo
