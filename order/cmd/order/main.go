@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -42,12 +42,7 @@ Environment:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "order:", err)
-			os.Exit(1)
-		}
-	}
+	cli.Exit("order", run(os.Args[1:], os.Stdout))
 }
 
 // run dispatches the subcommand with the standard library's flag package

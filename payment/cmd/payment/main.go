@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,10 +37,7 @@ Environment:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "payment:", err)
-		os.Exit(1)
-	}
+	cli.Exit("payment", run(os.Args[1:], os.Stdout))
 }
 
 // run runs the command in args; help goes to stdout. Its error is one line,
