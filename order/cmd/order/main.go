@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/cli"
@@ -100,8 +99,6 @@ func run(args []string, stdout io.Writer) error {
 				return service.OpenPoisonQueue(ctx, cfg, logger)
 			}}.Run(ctx, args)
 	case "health":
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
 		return httpserver.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {

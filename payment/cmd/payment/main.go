@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/cli"
@@ -80,8 +79,6 @@ func dispatch(args []string, stdout io.Writer) error {
 			return service.OpenPoisonQueue(ctx, cfg, logger)
 		}, LogLevel: cfg.LogLevel}.Run(ctx, args)
 	case "health":
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
 		return httpserver.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {
