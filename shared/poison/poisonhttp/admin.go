@@ -133,7 +133,7 @@ func (s server) requeueAllPoison(w http.ResponseWriter, r *http.Request) {
 // one, and then returns false.
 func (s server) requeue(w http.ResponseWriter, r *http.Request, selected poisonapp.RequeueRequest) ([]poisonapp.Outcome, bool) {
 	var req requeueRequest
-	if err := decodeOptionalJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeOptionalJSON(w, r, &req); err != nil {
 		httpserver.WriteError(w, r, err)
 		return nil, false
 	}
@@ -174,14 +174,6 @@ func jsonList[T, J any](items []T, toJSON func(T) J) []J {
 		list = append(list, toJSON(item))
 	}
 	return list
-}
-
-// decodeOptionalJSON decodes a request body if there is one.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return httpserver.DecodeJSON(w, r, dst)
 }
 
 // apiError maps the poison queue's errors to HTTP errors, in one place.
