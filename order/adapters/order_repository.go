@@ -95,14 +95,10 @@ func (r *OrderRepository) Events(ctx context.Context, id string) ([]eventstore.R
 
 // Get loads an order by folding its stream.
 func (r *OrderRepository) Get(ctx context.Context, id string) (*order.Order, error) {
-	recorded, err := eventstore.Load(ctx, r.pool, StreamID(id))
+	events, err := Events.Load(ctx, r.pool, StreamID(id))
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: %s", order.ErrNotFound, id)
 	}
-	if err != nil {
-		return nil, err
-	}
-	events, err := Events.DecodeAll(recorded)
 	if err != nil {
 		return nil, err
 	}

@@ -144,11 +144,9 @@ func (s HTTPServer) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req cancelRequest
-	if r.ContentLength != 0 {
-		if err := httpserver.DecodeJSON(w, r, &req); err != nil {
-			httpserver.WriteError(w, r, err)
-			return
-		}
+	if err := httpserver.DecodeOptionalJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, err)
+		return
 	}
 	if req.Reason == "" {
 		req.Reason = "cancelled by the customer"

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/order/adapters"
 	"github.com/es-outbox/reference/order/adapters/projections"
@@ -55,13 +54,11 @@ func TestOverdueOrdersShowInMetrics(t *testing.T) {
 // Orders that cannot be timed out here (they hold an event of a newer
 // version) do not hold the others back, however many come first.
 func TestUnloadableOrdersDoNotHoldOtherDeadlinesBack(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	var pool *pgxpool.Pool
-	r := serve(ctx, t, func(cfg *service.Config) {
+	ctx := context.Background()
+	r := serve(t, func(cfg *service.Config) {
 		cfg.Deadlines = ports.DeadlineSettings{PaymentTimeout: time.Millisecond, RefundTimeout: time.Hour, CheckInterval: 20 * time.Millisecond}
 	})
-	defer func() { stop(); <-r.served }()
-	pool = r.pool
+	pool := r.pool
 	place := func(at time.Time, extra ...eventstore.Event) string {
 		id := uuid.NewString()
 		payload, _ := json.Marshal(contracts.OrderPlaced{OrderID: id, CustomerID: "c", Currency: "EUR", Total: 100, PlacedAt: at,

@@ -43,15 +43,19 @@ type running struct {
 	svc     *service.Service
 	pool    *pgxpool.Pool
 	brokers []string
-	base    string     // the HTTP API's base URL
-	served  chan error // how Serve ended
+	base    string // the HTTP API's base URL
+	cancel  context.CancelFunc
+	served  chan struct{} // closed when Serve has returned err
+	err     error
 }
 
 // serve runs the order service in-process, projector included, on a fresh
-// database and broker until ctx is done; configure changes its
-// configuration first.
-func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)) *running {
+// database and broker until stop is called or the test ends (the test waits
+// for it to stop); configure changes its configuration first.
+func serve(t *testing.T, configure ...func(*service.Config)) *running {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	pool, url := testenv.Database(t)
 	cfg := service.Config{
 		Service:   envconfig.Service{DatabaseURL: url, KafkaBrokers: testenv.Kafka(t)},
@@ -70,9 +74,24 @@ func serve(ctx context.Context, t *testing.T, configure ...func(*service.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{svc: svc, pool: pool, brokers: cfg.KafkaBrokers, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
-	go func() { r.served <- svc.Serve(ctx, ln) }()
+	r := &running{svc: svc, pool: pool, brokers: cfg.KafkaBrokers, base: "http://" + ln.Addr().String(), cancel: cancel, served: make(chan struct{})}
+	go func() { r.err = svc.Serve(ctx, ln); close(r.served) }()
+	t.Cleanup(func() { cancel(); <-r.served })
 	return r
+}
+
+// stop ends Serve and returns how it ended; the test fails if it does not
+// stop within 15 s.
+func (r *running) stop(t testing.TB) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.served:
+		return r.err
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+		return nil
+	}
 }
 
 // call sends a request with a JSON body (none if empty) and returns the

@@ -24,9 +24,8 @@ import (
 // payment.events it came from.
 func TestOrderPoisonQueue(t *testing.T) {
 	const token = "order-admin-token"
-	ctx, stop := context.WithCancel(context.Background())
-	r := serve(ctx, t, func(cfg *service.Config) { cfg.AdminToken = token })
-	defer func() { stop(); <-r.served }()
+	ctx := context.Background()
+	r := serve(t, func(cfg *service.Config) { cfg.AdminToken = token })
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -15,9 +14,8 @@ import (
 // order serve keeps the read models up to date: an order placed over HTTP
 // shows up in the order list, and the projector stops with the service.
 func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	r := serve(ctx, t)
-	base, served := r.base, r.served
+	r := serve(t)
+	base := r.base
 
 	placeOrder(t, base, "erin", 4500)
 	testenv.Eventually(t, 60*time.Second, "the order listed", func() bool {
@@ -32,14 +30,8 @@ func TestServeProjectsPlacedOrdersIntoTheList(t *testing.T) {
 		return json.NewDecoder(resp.Body).Decode(&list) == nil && len(list.Orders) == 1 && list.Orders[0].Total == 4500
 	})
 
-	stop()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }
 

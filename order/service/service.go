@@ -73,18 +73,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
-	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
 	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, kafka: kafka,
 		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, requeuer: requeuer}, nil
 }
 
-// newPoisonQueue is the order service's poison queue: order.poison, kept in
-// its database, requeued to Kafka.
-func newPoisonQueue(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*poisonapp.Queue, *poisonkafka.RequeuePublisher) {
-	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "order-requeue")
-	return poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger), requeuer
-}
+// requeueClientID names the poison queue's requeue producer to Kafka.
+const requeueClientID = "order-requeue"
 
 // OpenPoisonQueue connects to the poison store, applying pending migrations,
 // for commands that work on the poison queue without running the service.
@@ -94,7 +90,7 @@ func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queu
 	if err != nil {
 		return nil, nil, err
 	}
-	queue, requeuer := newPoisonQueue(pool, cfg, logger)
+	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	return queue, func() { _ = requeuer.Close(); pool.Close() }, nil
 }
 

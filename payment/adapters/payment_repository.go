@@ -38,14 +38,10 @@ func StreamID(orderID string) string { return contracts.PaymentKey(orderID) }
 
 // Get loads the order's payment.
 func (r *PaymentRepository) Get(ctx context.Context, orderID string) (*payment.Payment, error) {
-	recorded, err := eventstore.Load(ctx, r.pool, StreamID(orderID))
+	events, err := eventDecoder.Load(ctx, r.pool, StreamID(orderID))
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: order %s", payment.ErrNotFound, orderID)
 	}
-	if err != nil {
-		return nil, err
-	}
-	events, err := eventDecoder.DecodeAll(recorded)
 	if err != nil {
 		return nil, err
 	}

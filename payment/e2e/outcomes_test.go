@@ -5,21 +5,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 // order returns the order as GET /v1/orders/{id} shows it.
 func (s *system) getOrder(t testing.TB, id string) (status, reason string) {
 	t.Helper()
-	resp, err := http.Get(s.orderURL + "/v1/orders/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var o struct {
 		Status string `json:"status"`
 		Reason string `json:"reason"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&o)
+	testenv.DoJSON(t, http.MethodGet, s.orderURL+"/v1/orders/"+id, "", "", &o)
 	return o.Status, o.Reason
 }
 

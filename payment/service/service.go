@@ -36,6 +36,9 @@ func Migrate(ctx context.Context, cfg Config) error {
 	return postgres.Setup(ctx, cfg.DatabaseURL, migrations...)
 }
 
+// requeueClientID names the poison queue's requeue producer to Kafka.
+const requeueClientID = "payment-requeue"
+
 // Service is a connected payment service.
 type Service struct {
 	cfg     Config
@@ -70,8 +73,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
-	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
-	poisonQueue := poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger)
+	poisonQueue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, contracts.PaymentPoisonTopic, poisonQueue)); err != nil {
 		pool.Close()
 		return nil, err
@@ -92,14 +94,14 @@ func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queu
 	if err != nil {
 		return nil, nil, err
 	}
-	requeuer := poisonkafka.NewRequeuePublisher(cfg.KafkaBrokers, "payment-requeue")
+	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	closeQueue = func() {
 		if err := requeuer.Close(); err != nil {
 			logger.Warn("closing the Kafka producer failed", "err", err)
 		}
 		pool.Close()
 	}
-	return poisonapp.NewQueue(poisonstore.NewStore(pool), requeuer, logger), closeQueue, nil
+	return queue, closeQueue, nil
 }
 
 // Close releases the database connections and the requeue producer.

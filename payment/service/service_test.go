@@ -409,11 +409,6 @@ func TestTransientFailuresAreRetriedNotPoisoned(t *testing.T) {
 	}
 
 	// The payment as the HTTP API shows it.
-	resp, err := http.Get(e.url + "/v1/payments/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var p struct {
 		Status   string `json:"status"`
 		Amount   int64  `json:"amount"`
@@ -422,18 +417,13 @@ func TestTransientFailuresAreRetriedNotPoisoned(t *testing.T) {
 			Type string `json:"type"`
 		} `json:"history"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&p)
-	if resp.StatusCode != 200 || p.Status != "succeeded" || p.Amount != 1_000 || p.ChargeID == "" || len(p.History) != 2 {
-		t.Errorf("GET /v1/payments/%s = %d %+v", id, resp.StatusCode, p)
+	status := testenv.DoJSON(t, http.MethodGet, e.url+"/v1/payments/"+id, "", "", &p)
+	if status != 200 || p.Status != "succeeded" || p.Amount != 1_000 || p.ChargeID == "" || len(p.History) != 2 {
+		t.Errorf("GET /v1/payments/%s = %d %+v", id, status, p)
 	}
 	for path, want := range map[string]int{"/v1/payments/" + uuid.NewString(): 404, "/v1/payments/nope": 400} {
-		resp, err := http.Get(e.url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		if status, _ := testenv.Call(t, http.MethodGet, e.url+path, "", ""); status != want {
+			t.Errorf("GET %s = %d, want %d", path, status, want)
 		}
 	}
 }

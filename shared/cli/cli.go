@@ -1,5 +1,5 @@
-// Package cli holds what the services' commands share: flag parsing that
-// keeps errors to one line, and errors of one line.
+// Package cli holds what the project's commands share: flag parsing that
+// keeps errors to one line, errors of one line, and how a command ends.
 package cli
 
 import (
@@ -7,8 +7,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
+
+// Exit ends command with err: nothing more if err is nil or flag.ErrHelp
+// (help was printed), otherwise "command: err" on stderr and exit status 1.
+// An error already prefixed with the command's name is not prefixed again.
+func Exit(command string, err error) {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	fmt.Fprintln(os.Stderr, command+":", strings.TrimPrefix(err.Error(), command+": "))
+	os.Exit(1)
+}
 
 // ParseFlags parses args with fs and returns the arguments that are not
 // flags. With interspersed, flags may follow arguments ("requeue 0-3

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,4 +98,14 @@ func (d *Decoder[E]) DecodeAll(recorded []RecordedEvent) ([]E, error) {
 		}
 	}
 	return events, nil
+}
+
+// Load reads a stream's events and decodes them, oldest first: what an
+// aggregate is folded from. A stream with no events is ErrStreamNotFound.
+func (d *Decoder[E]) Load(ctx context.Context, db DB, streamID string) ([]E, error) {
+	recorded, err := Load(ctx, db, streamID)
+	if err != nil {
+		return nil, err
+	}
+	return d.DecodeAll(recorded)
 }

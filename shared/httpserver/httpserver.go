@@ -138,6 +138,15 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	}
 }
 
+// DecodeOptionalJSON decodes an optional request body: as DecodeJSON if
+// there is one, leaving dst as it is if there is none.
+func DecodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return DecodeJSON(w, r, dst)
+}
+
 // WholeNumber is how DecodeJSON's message for a number that does not fit an
 // integer field begins, so that a port can add the field's unit.
 const WholeNumber = "must be a whole number"

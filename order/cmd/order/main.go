@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,9 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/es-outbox/reference/order/service"
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -42,12 +41,7 @@ Environment:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "order:", err)
-			os.Exit(1)
-		}
-	}
+	cli.Exit("order", run(os.Args[1:], os.Stdout))
 }
 
 // run dispatches the subcommand with the standard library's flag package
@@ -105,8 +99,6 @@ func run(args []string, stdout io.Writer) error {
 				return service.OpenPoisonQueue(ctx, cfg, logger)
 			}}.Run(ctx, args)
 	case "health":
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
 		return httpserver.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {

@@ -30,17 +30,18 @@ func (o *Order) Cancel(reason string, now time.Time) error {
 // that arrives after the order was cancelled is refunded. The same outcome
 // delivered again changes nothing.
 func (o *Order) RecordPaymentSucceeded(chargeID string, amount int64, now time.Time) error {
+	paid := OrderPaid{OrderID: o.id, ChargeID: chargeID, Amount: amount, At: now.UTC()}
 	switch o.status {
 	case StatusPlaced:
-		o.record(OrderPaid{OrderID: o.id, ChargeID: chargeID, Amount: amount, At: now.UTC()})
+		o.record(paid)
 	case StatusCancelled:
-		o.record(OrderPaid{OrderID: o.id, ChargeID: chargeID, Amount: amount, At: now.UTC()})
+		o.record(paid)
 		o.requestRefund("payment arrived after the order was cancelled", now)
 	case StatusPaid, StatusRefundRequested, StatusRefunded:
 		// a redelivered outcome: already applied
 	case StatusPaymentFailed:
 		if o.timedOut {
-			o.record(OrderPaid{OrderID: o.id, ChargeID: chargeID, Amount: amount, At: now.UTC()})
+			o.record(paid)
 			o.requestRefund("payment arrived after the order's deadline", now)
 			return nil
 		}

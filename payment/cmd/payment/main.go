@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/cli"
@@ -38,10 +36,7 @@ Environment:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "payment:", err)
-		os.Exit(1)
-	}
+	cli.Exit("payment", run(os.Args[1:], os.Stdout))
 }
 
 // run runs the command in args; help goes to stdout. Its error is one line,
@@ -84,8 +79,6 @@ func dispatch(args []string, stdout io.Writer) error {
 			return service.OpenPoisonQueue(ctx, cfg, logger)
 		}, LogLevel: cfg.LogLevel}.Run(ctx, args)
 	case "health":
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
 		return httpserver.Probe(ctx, cfg.HTTPAddr)
 	case "migrate":
 		if err := service.Migrate(ctx, cfg); err != nil {

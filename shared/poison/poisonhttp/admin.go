@@ -94,13 +94,9 @@ func (s server) listPoison(w http.ResponseWriter, r *http.Request) {
 		httpserver.WriteError(w, r, apiError(err))
 		return
 	}
-	resp := struct {
+	httpserver.WriteJSON(w, http.StatusOK, struct {
 		Entries []PoisonEntryJSON `json:"entries"`
-	}{Entries: []PoisonEntryJSON{}}
-	for _, e := range entries {
-		resp.Entries = append(resp.Entries, NewPoisonEntryJSON(e))
-	}
-	httpserver.WriteJSON(w, http.StatusOK, resp)
+	}{Entries: jsonList(entries, NewPoisonEntryJSON)})
 }
 
 func (s server) getPoison(w http.ResponseWriter, r *http.Request) {
@@ -119,31 +115,35 @@ type requeueRequest struct {
 }
 
 func (s server) requeuePoison(w http.ResponseWriter, r *http.Request) {
-	var req requeueRequest
-	if err := decodeOptionalJSON(w, r, &req); err != nil {
-		httpserver.WriteError(w, r, err)
-		return
+	if outcomes, ok := s.requeue(w, r, poisonapp.RequeueRequest{IDs: []string{r.PathValue("id")}}); ok {
+		httpserver.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
 	}
-	outcomes, err := s.poison.Requeue(r.Context(), poisonapp.RequeueRequest{IDs: []string{r.PathValue("id")}, By: req.By, DryRun: req.DryRun})
-	if err != nil {
-		httpserver.WriteError(w, r, apiError(err))
-		return
-	}
-	httpserver.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
 }
 
 func (s server) requeueAllPoison(w http.ResponseWriter, r *http.Request) {
-	var req requeueRequest
-	if err := decodeOptionalJSON(w, r, &req); err != nil {
-		httpserver.WriteError(w, r, err)
-		return
+	if outcomes, ok := s.requeue(w, r, poisonapp.RequeueRequest{All: true}); ok {
+		httpserver.WriteJSON(w, http.StatusOK, struct {
+			Outcomes []OutcomeJSON `json:"outcomes"`
+		}{Outcomes: jsonList(outcomes, NewOutcomeJSON)})
 	}
-	outcomes, err := s.poison.Requeue(r.Context(), poisonapp.RequeueRequest{All: true, By: req.By, DryRun: req.DryRun})
+}
+
+// requeue requeues the entries selected selects, by whom and as a dry run
+// if the request's optional body says so. It writes the error if there is
+// one, and then returns false.
+func (s server) requeue(w http.ResponseWriter, r *http.Request, selected poisonapp.RequeueRequest) ([]poisonapp.Outcome, bool) {
+	var req requeueRequest
+	if err := httpserver.DecodeOptionalJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, err)
+		return nil, false
+	}
+	selected.By, selected.DryRun = req.By, req.DryRun
+	outcomes, err := s.poison.Requeue(r.Context(), selected)
 	if err != nil {
 		httpserver.WriteError(w, r, apiError(err))
-		return
+		return nil, false
 	}
-	writeOutcomes(w, outcomes)
+	return outcomes, true
 }
 
 // discardRequest is the body of the discard endpoint.
@@ -166,22 +166,14 @@ func (s server) discardPoison(w http.ResponseWriter, r *http.Request) {
 	httpserver.WriteJSON(w, http.StatusOK, NewOutcomeJSON(outcomes[0]))
 }
 
-func writeOutcomes(w http.ResponseWriter, outcomes []poisonapp.Outcome) {
-	resp := struct {
-		Outcomes []OutcomeJSON `json:"outcomes"`
-	}{Outcomes: []OutcomeJSON{}}
-	for _, o := range outcomes {
-		resp.Outcomes = append(resp.Outcomes, NewOutcomeJSON(o))
+// jsonList returns each of items as JSON, an empty list (never null) if
+// there are none.
+func jsonList[T, J any](items []T, toJSON func(T) J) []J {
+	list := make([]J, 0, len(items))
+	for _, item := range items {
+		list = append(list, toJSON(item))
 	}
-	httpserver.WriteJSON(w, http.StatusOK, resp)
-}
-
-// decodeOptionalJSON decodes a request body if there is one.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return httpserver.DecodeJSON(w, r, dst)
+	return list
 }
 
 // apiError maps the poison queue's errors to HTTP errors, in one place.

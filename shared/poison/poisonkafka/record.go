@@ -1,6 +1,7 @@
 // Package poisonkafka is the poison queue's Kafka side, the same for both
 // services: the handler that copies the poison topic into the poison store,
-// and the publisher that sends requeued messages back where they came from.
+// the publisher that sends requeued messages back where they came from, and
+// the queue on the poison store that requeues through it.
 package poisonkafka
 
 import (

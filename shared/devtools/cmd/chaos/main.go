@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,19 +25,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/devtools/chaos"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
 func main() {
-	err := run(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		os.Exit(1)
-	}
+	cli.Exit("chaos", run(os.Args[1:]))
 }
 
 func run(args []string) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/devtools/devkafka"
 	"github.com/es-outbox/reference/shared/envconfig"
 )
@@ -31,13 +32,7 @@ func main() {
 	} else {
 		err = serve(os.Args[1:])
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "devkafka:", err)
-		os.Exit(1)
-	}
+	cli.Exit("devkafka", err)
 }
 
 func serve(args []string) error {

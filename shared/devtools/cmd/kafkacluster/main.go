@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/devtools/devkafka"
 	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 )
@@ -45,14 +46,7 @@ Flags (after the command):
 `
 
 func main() {
-	err := run(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kafkacluster:", strings.TrimPrefix(err.Error(), "kafkacluster: "))
-		os.Exit(1)
-	}
+	cli.Exit("kafkacluster", run(os.Args[1:]))
 }
 
 func run(args []string) error {

@@ -12,14 +12,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
 func main() {
-	if err := run(); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "tracetree:", err)
-		os.Exit(1)
-	}
+	cli.Exit("tracetree", run())
 }
 
 func run() error {
