@@ -141,7 +141,9 @@ func TestTwoReplicasTakeEachDeadlineOnceAcrossARestart(t *testing.T) {
 	}
 	// A replica counts a sweep's timeouts once the sweep is done, which
 	// may be after the last order shows payment_failed.
-	timeouts := func() int { return metric(t, a, "order_payment_timeouts_total") + metric(t, b, "order_payment_timeouts_total") }
+	timeouts := func() int {
+		return metric(t, a, "order_payment_timeouts_total") + metric(t, b, "order_payment_timeouts_total")
+	}
 	testenv.Eventually(t, 30*time.Second, "the replicas' timeouts counted", func() bool { return timeouts() >= len(ids) })
 	if n := timeouts(); n != len(ids) {
 		t.Errorf("the replicas took %d timeouts for %d orders", n, len(ids))
