@@ -306,7 +306,6 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 	client.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
 
 	type commit struct {
-		i  int
 		id string
 		at time.Time
 	}
@@ -337,7 +336,7 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 					return
 				}
 				mu.Lock()
-				committed = append(committed, commit{i, id, time.Now()})
+				committed = append(committed, commit{id, time.Now()})
 				mu.Unlock()
 			}
 		}()
