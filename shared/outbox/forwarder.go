@@ -46,6 +46,10 @@ type ForwarderConfig struct {
 	Metrics prometheus.Registerer
 }
 
+// DefaultBatchSize is how many events a forwarder reads per query unless
+// configured otherwise (ForwarderConfig.BatchSize).
+const DefaultBatchSize = 1000
+
 // DefaultConsumerGroup is the forwarder's group unless configured otherwise.
 const DefaultConsumerGroup = "forwarder"
 
@@ -60,7 +64,7 @@ func (c *ForwarderConfig) setDefaults() {
 		c.IdlePollInterval = time.Second
 	}
 	if c.BatchSize == 0 {
-		c.BatchSize = 1000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.Logger == nil {
 		c.Logger = watermill.NopLogger{}

@@ -26,7 +26,7 @@ const EventsTopic = "events"
 // and only sees transactions older than every one still open, so an event
 // committed after a later-numbered one is never skipped.
 type EventsSchemaAdapter struct {
-	// BatchSize is how many events one query reads; 100 if zero.
+	// BatchSize is how many events one query reads; DefaultBatchSize if zero.
 	BatchSize int
 }
 
@@ -39,7 +39,7 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := a.BatchSize
 	if batch <= 0 {
-		batch = 100
+		batch = DefaultBatchSize
 	}
 	return wsql.Query{
 		Query: `WITH last_processed AS (` + next.Query + `)

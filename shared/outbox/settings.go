@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +20,7 @@ var Variables = envconfig.Vars{
 	{Name: "FORWARDER_ENABLED", Default: "true", Usage: "run the forwarder inside `serve`"},
 	{Name: "FORWARDER_POLL_INTERVAL", Default: "20ms", Usage: "how soon the forwarder reads again after finding no new events, while events are being appended (an append's notification wakes it at once)"},
 	{Name: "FORWARDER_IDLE_POLL_INTERVAL", Default: "1s", Usage: "how soon an idle forwarder reads again if no notification wakes it"},
-	{Name: "FORWARDER_BATCH_SIZE", Default: "1000", Usage: "events the forwarder reads per query (the most it sends before waiting for Kafka's acknowledgements)"},
+	{Name: "FORWARDER_BATCH_SIZE", Default: strconv.Itoa(DefaultBatchSize), Usage: "events the forwarder reads per query (the most it sends before waiting for Kafka's acknowledgements)"},
 }
 
 // Settings are a service's forwarder settings.
