@@ -107,6 +107,8 @@ type Forwarder struct {
 	mu       sync.Mutex
 	draining bool
 	refused  chan struct{}
+
+	stop context.CancelFunc // ends a wait for the group's lock
 }
 
 // errDraining refuses batches while the forwarder stops; the subscriber keeps
@@ -114,15 +116,21 @@ type Forwarder struct {
 var errDraining = errors.New("outbox: forwarder is stopping")
 
 // NewForwarder builds a forwarder; Run starts it.
-func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
+func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	if err = cfg.validate(); err != nil {
 		return nil, err
 	}
 	confirmed := &confirmedPosition{}
 	const retryInterval = time.Second
 	wake := newWakeUp(cfg.PollInterval, cfg.IdlePollInterval, retryInterval)
-	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup}, wsql.SubscriberConfig{
+	stopped, stop := context.WithCancel(context.Background()) // stopped by closeAll
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup, stopped: stopped}, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
@@ -146,7 +154,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
 	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, wakeUp: wake, db: cfg.DB,
-		logger: cfg.Logger, refused: make(chan struct{})}
+		logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
 	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
 	// the batch's (see forward), and a routing error does not pass by
@@ -239,6 +247,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 func (f *Forwarder) closeAll() error {
 	f.wakeUp.stop()
+	f.stop()
 	err := errors.Join(f.subscriber.Close(), f.router.Close())
 	f.sender.close()
 	return err

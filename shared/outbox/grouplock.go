@@ -25,6 +25,10 @@ import (
 type groupLocked struct {
 	*sql.DB
 	group string
+	// stopped is done when the forwarder stops: a wait for the lock ends
+	// then, or a standby replica's stop would wait for as long as the
+	// forwarder holding the lock waits for Kafka.
+	stopped context.Context
 }
 
 // BeginTx begins a transaction that holds the group's lock.
@@ -33,7 +37,12 @@ func (g groupLocked) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "reader_positions/"+g.group); err != nil {
+	// Only the wait is cut short: ctx, the transaction's, must stay as it is
+	// (database/sql rolls a transaction back when its context ends).
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.stopped, cancel)()
+	if _, err := tx.ExecContext(wait, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "reader_positions/"+g.group); err != nil {
 		_ = tx.Rollback()
 		return nil, fmt.Errorf("outbox: wait for consumer group %s's lock: %w", g.group, err)
 	}
