@@ -227,22 +227,26 @@ func anyExists(details kadm.TopicDetails) bool {
 	return false
 }
 
-// Leader returns the node that leads a partition.
+// Leader returns the node that leads a partition, waiting while it has
+// none: a broker's metadata may not show a topic created a moment ago
+// through another broker yet.
 func (c *Cluster) Leader(ctx context.Context, topic string, partition int32) (int, error) {
 	adm, done, err := c.admin()
 	if err != nil {
 		return 0, err
 	}
 	defer done()
-	details, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return 0, err
+	for {
+		details, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			if p, ok := details[topic].Partitions[partition]; ok && p.Leader >= 0 {
+				return int(p.Leader), nil
+			}
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return 0, fmt.Errorf("kafkacluster: %s/%d has no leader: %w", topic, partition, err)
+		}
 	}
-	p, ok := details[topic].Partitions[partition]
-	if !ok || p.Leader < 0 {
-		return 0, fmt.Errorf("kafkacluster: %s/%d has no leader", topic, partition)
-	}
-	return int(p.Leader), nil
 }
 
 // Coordinator returns the node that coordinates a consumer group.
