@@ -349,7 +349,7 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 	received := map[string]time.Time{}
 	var giveUp <-chan time.Time
 	for ctx.Err() == nil {
-		if giveUp != nil && len(received) >= len(committedSoFar(&mu, &committed)) {
+		if giveUp != nil && everyOneIn(received, committedSoFar(&mu, &committed), func(c commit) string { return c.id }) {
 			break
 		}
 		select {
@@ -381,6 +381,21 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 		}
 	}
 	return latencies, len(committed), missing
+}
+
+// everyOneIn reports whether the key of every item is in m. Counting is not
+// enough: a write cancelled at the writers' deadline may still commit, and its
+// record then arrives without being among the committed ones.
+func everyOneIn[T any, V any](m map[string]V, items []T, key func(T) string) bool {
+	if len(m) < len(items) {
+		return false
+	}
+	for _, it := range items {
+		if _, ok := m[key(it)]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func committedSoFar[T any](mu *sync.Mutex, committed *[]T) []T {
