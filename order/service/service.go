@@ -50,8 +50,8 @@ type Service struct {
 	deadlines *ports.Deadlines
 	// Poison is the poison queue (order.poison) the consumer fills and the
 	// admin API and `order poison` serve.
-	Poison   *poisonapp.Queue
-	requeuer *poisonkafka.RequeuePublisher
+	Poison     *poisonapp.Queue
+	closeQueue func()
 }
 
 // New connects to the database and applies pending migrations.
@@ -73,10 +73,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
-	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
+	queue, closeQueue := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
 	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, kafka: kafka,
-		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, requeuer: requeuer}, nil
+		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, closeQueue: closeQueue}, nil
 }
 
 // requeueClientID names the poison queue's requeue producer to Kafka.
@@ -90,15 +90,15 @@ func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queu
 	if err != nil {
 		return nil, nil, err
 	}
-	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
-	return queue, func() { _ = requeuer.Close(); pool.Close() }, nil
+	queue, closeRequeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
+	return queue, func() { closeRequeuer(); pool.Close() }, nil
 }
 
 // Close releases the database connections, the Kafka client and the
 // requeue producer.
 func (s *Service) Close() {
 	s.kafka.Close()
-	_ = s.requeuer.Close()
+	s.closeQueue()
 	s.pool.Close()
 }
 

@@ -49,9 +49,9 @@ type Service struct {
 	// Router is the Kafka consumer; its Stats count retries and poisonings.
 	Router *consumer.Router
 	// Poison is the poison queue the router fills and the HTTP API serves.
-	Poison   *poisonapp.Queue
-	requeuer *poisonkafka.RequeuePublisher
-	metrics  *prometheus.Registry
+	Poison     *poisonapp.Queue
+	closeQueue func()
+	metrics    *prometheus.Registry
 }
 
 // New connects to the database, applies pending migrations and builds the router.
@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		pool.Close()
 		return nil, err
 	}
-	poisonQueue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
+	poisonQueue, closeQueue := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	if err := errors.Join(ports.HandleOrderEvents(router, application), poisonkafka.HandlePoisonQueue(router, contracts.PaymentPoisonTopic, poisonQueue)); err != nil {
 		pool.Close()
 		return nil, err
@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	ports.RegisterMetrics(reg, application, poisonQueue, router.Stats)
 	return &Service{
 		cfg: cfg, pool: pool, Gateway: gateway, app: application, logger: logger, Router: router,
-		Poison: poisonQueue, requeuer: requeuer, metrics: reg,
+		Poison: poisonQueue, closeQueue: closeQueue, metrics: reg,
 	}, nil
 }
 
@@ -94,21 +94,13 @@ func OpenPoisonQueue(ctx context.Context, cfg Config, logger *slog.Logger) (queu
 	if err != nil {
 		return nil, nil, err
 	}
-	queue, requeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
-	closeQueue = func() {
-		if err := requeuer.Close(); err != nil {
-			logger.Warn("closing the Kafka producer failed", "err", err)
-		}
-		pool.Close()
-	}
-	return queue, closeQueue, nil
+	queue, closeRequeuer := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
+	return queue, func() { closeRequeuer(); pool.Close() }, nil
 }
 
 // Close releases the database connections and the requeue producer.
 func (s *Service) Close() {
-	if err := s.requeuer.Close(); err != nil {
-		s.logger.Warn("closing the Kafka producer failed", "err", err)
-	}
+	s.closeQueue()
 	s.pool.Close()
 }
 
