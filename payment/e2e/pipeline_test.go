@@ -112,13 +112,18 @@ func (s *system) place(t *testing.T, unitPrice int64) string {
 	return id
 }
 
+// client keeps enough connections open for the benchmarks' rates:
+// http.DefaultClient keeps two per host, and at hundreds of orders a second
+// most requests would open a connection of their own.
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
 // post is place for any goroutine: it returns what went wrong.
 func (s *system) post(unitPrice int64) (string, error) {
 	req, _ := http.NewRequest(http.MethodPost, s.orderURL+"/v1/orders", strings.NewReader(fmt.Sprintf(
 		`{"customer_id":"c-7","currency":"EUR","items":[{"sku":"book","quantity":1,"unit_price":%d}]}`, unitPrice)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Correlation-ID", "e2e-"+strconv.FormatInt(unitPrice, 10))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,8 @@
 // Package envconfig reads a service's configuration from environment
 // variables, each declared with its default and what it is for, so that
 // --help and the README list them from one place; Common declares the ones
-// every service has (its database, the Kafka brokers, the log level). It is
+// every service has (its database, the Kafka brokers, the log level, the
+// profiling endpoint). It is
 // written here rather than taken from a library (envconfig, viper) because
 // it is this small: a list of documented variables and one parse function
 // per kind of value, with errors that name the variable, where a library
@@ -91,12 +92,14 @@ func (vs Vars) PrintUsage(w io.Writer) {
 }
 
 // Common returns the variables every service has: its database (with the
-// given default), the Kafka brokers and the log level.
+// given default), the Kafka brokers, the log level and the address of the
+// opt-in profiling endpoint.
 func Common(databaseDefault, databaseUsage string) Vars {
 	return Vars{
 		{Name: "DATABASE_URL", Default: databaseDefault, Usage: databaseUsage},
 		{Name: "KAFKA_BROKERS", Default: "127.0.0.1:9092", Usage: "comma-separated Kafka bootstrap brokers"},
 		{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
+		{Name: "PPROF_ADDR", Default: "", Usage: "address of a listener for Go's profiles (/debug/pprof/), apart from the API; empty: none"},
 	}
 }
 
@@ -105,12 +108,15 @@ type Service struct {
 	DatabaseURL  string
 	KafkaBrokers []string
 	LogLevel     string
+	// PprofAddr, if not empty, is where Go's profiles are served.
+	PprofAddr string
 }
 
 // Service reads the variables of Common.
 func (vs Vars) Service() (Service, error) {
 	s := Service{
 		DatabaseURL: vs.String("DATABASE_URL"), KafkaBrokers: SplitList(vs.String("KAFKA_BROKERS")), LogLevel: vs.String("LOG_LEVEL"),
+		PprofAddr: vs.String("PPROF_ADDR"),
 	}
 	if len(s.KafkaBrokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS names no broker")

@@ -16,23 +16,16 @@ type DomainEvent interface {
 	SchemaVersion() int
 }
 
-// Beginner starts transactions: a *pgxpool.Pool or a *pgx.Conn.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Save encodes an aggregate's new events, each with a new event id, and
-// appends them in one transaction. It returns an error wrapping
+// appends them, all or none. It returns an error wrapping
 // ErrVersionConflict if the stream is no longer at expectedVersion.
-func Save[E DomainEvent](ctx context.Context, db Beginner, streamID string, expectedVersion int64, origin Context, changes []E) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		return SaveTx(ctx, tx, streamID, expectedVersion, origin, changes)
-	})
-}
-
-// SaveTx is Save in the caller's transaction, for commands that change
-// something else in the same transaction.
-func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, origin Context, changes []E) error {
+//
+// db is a pool or a connection (or a transaction, as SaveTx). The append is
+// one statement (Append), so it needs no transaction of its own: on a pool
+// it commits as one statement's implicit transaction, all of its rows or
+// none, the version check included. Wrapping it in BEGIN and COMMIT would
+// cost two more round trips to the server per command and change nothing.
+func Save[E DomainEvent](ctx context.Context, db DB, streamID string, expectedVersion int64, origin Context, changes []E) error {
 	events := make([]Event, len(changes))
 	for i, c := range changes {
 		payload, err := json.Marshal(c)
@@ -41,7 +34,13 @@ func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expe
 		}
 		events[i] = Event{ID: uuid.NewString(), Type: c.EventType(), SchemaVersion: c.SchemaVersion(), Payload: payload}
 	}
-	return Append(ctx, tx, streamID, expectedVersion, origin, events...)
+	return Append(ctx, db, streamID, expectedVersion, origin, events...)
+}
+
+// SaveTx is Save in the caller's transaction, for commands that change
+// something else in the same transaction.
+func SaveTx[E DomainEvent](ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, origin Context, changes []E) error {
+	return Save(ctx, tx, streamID, expectedVersion, origin, changes)
 }
 
 // Aggregate is an event-sourced aggregate as its repository sees it: the
@@ -58,7 +57,7 @@ type Aggregate[E DomainEvent] interface {
 // being loaded again. With no changes it does nothing. It returns an error
 // wrapping ErrVersionConflict if the stream is no longer at the version
 // the changes follow.
-func Commit[E DomainEvent](ctx context.Context, db Beginner, streamID string, a Aggregate[E], origin Context) error {
+func Commit[E DomainEvent](ctx context.Context, db DB, streamID string, a Aggregate[E], origin Context) error {
 	if len(a.Changes()) == 0 {
 		return nil
 	}

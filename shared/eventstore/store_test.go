@@ -198,3 +198,21 @@ func TestReadAllOrdersTransactionIDsAsNumbers(t *testing.T) {
 		t.Fatalf("read %v one at a time, want [tx-9 tx-10]", read)
 	}
 }
+
+// An append on a pool is one statement with no transaction around it: it
+// stores all of its events or none, even when a later row fails.
+func TestAppendOnAPoolIsAllOrNothing(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	stored := event("test.A")
+	if err := eventstore.Append(ctx, pool, "s-1", 0, eventstore.Context{}, stored); err != nil {
+		t.Fatal(err)
+	}
+	// The second row reuses an event id: the unique index refuses it.
+	if err := eventstore.Append(ctx, pool, "s-2", 0, eventstore.Context{}, event("test.B"), stored); err == nil {
+		t.Fatal("an append reusing an event id succeeded")
+	}
+	if _, err := eventstore.Load(ctx, pool, "s-2"); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Errorf("after the failed append, Load(s-2) = %v, want ErrStreamNotFound: its first event was kept", err)
+	}
+}

@@ -57,8 +57,54 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 
 // Watermill adapts logger for Watermill. Watermill's info logs are chatty
 // (one line per subscription step), so they are logged at debug level.
+// Lines below the logger's level are dropped before Watermill's fields are
+// converted: Watermill's own slog adapter converts them first, on several
+// trace lines per message handled, at any level (6% of the payment
+// service's CPU at 200 orders/s, for nothing, at LOG_LEVEL=warn).
 func Watermill(logger *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug,
-	})
+	return enabledOnly{watermill.NewSlogLoggerWithLevelMapping(logger, watermillLevels), logger}
+}
+
+// watermillLevels maps Watermill's levels onto the logger's.
+var watermillLevels = map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}
+
+// enabledOnly passes on to the adapter only what logger would write.
+type enabledOnly struct {
+	watermill.LoggerAdapter
+	logger *slog.Logger
+}
+
+func (e enabledOnly) enabled(level slog.Level) bool {
+	if mapped, ok := watermillLevels[level]; ok {
+		level = mapped
+	}
+	return e.logger.Enabled(context.Background(), level)
+}
+
+func (e enabledOnly) Error(msg string, err error, fields watermill.LogFields) {
+	if e.enabled(slog.LevelError) {
+		e.LoggerAdapter.Error(msg, err, fields)
+	}
+}
+
+func (e enabledOnly) Info(msg string, fields watermill.LogFields) {
+	if e.enabled(slog.LevelInfo) {
+		e.LoggerAdapter.Info(msg, fields)
+	}
+}
+
+func (e enabledOnly) Debug(msg string, fields watermill.LogFields) {
+	if e.enabled(slog.LevelDebug) {
+		e.LoggerAdapter.Debug(msg, fields)
+	}
+}
+
+func (e enabledOnly) Trace(msg string, fields watermill.LogFields) {
+	if e.enabled(watermill.LevelTrace) {
+		e.LoggerAdapter.Trace(msg, fields)
+	}
+}
+
+func (e enabledOnly) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return enabledOnly{e.LoggerAdapter.With(fields), e.logger}
 }

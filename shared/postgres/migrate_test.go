@@ -106,3 +106,27 @@ func TestMigrateRefusesMalformedFiles(t *testing.T) {
 		}
 	}
 }
+
+// A service's pool opens up to DefaultMaxConns connections, or what the URL
+// says; a test's pool (Connect) keeps pgxpool's default.
+func TestOpenSizesTheServicePool(t *testing.T) {
+	_, url := testenv.Database(t)
+	ctx := context.Background()
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		url  string
+		want int32
+	}{{url, postgres.DefaultMaxConns}, {url + sep + "pool_max_conns=3", 3}} {
+		pool, err := postgres.Open(ctx, c.url, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; got != c.want {
+			t.Errorf("Open(%s): MaxConns %d, want %d", c.url, got, c.want)
+		}
+		pool.Close()
+	}
+}

@@ -8,17 +8,42 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultMaxConns is the most connections a service's pool (Open) opens
+// unless its URL sets pool_max_conns. pgxpool's own default, the number of
+// cores but at least 4, is 4 on 2 cores, and a service needs more at once:
+// one held for LISTEN and one for each forwarder read, one for each
+// consumer partition in flight (four on the project's topics), besides the
+// HTTP requests. With 4, the order service's consumer of payment outcomes
+// waited for a connection behind the requests and was the pipeline's
+// bottleneck (docs/benchmarks.md, issue 16). The pool opens connections
+// only as they are needed.
+const DefaultMaxConns = 16
+
 // Connect opens a connection pool and checks that the server answers.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, url)
+	return connect(ctx, url, 0)
+}
+
+// connect is Connect with at most maxConns connections unless url sets
+// pool_max_conns (0: pgxpool's default).
+func connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse %q: %w", redact(url), err)
+	}
+	if maxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect to %s: %w", redact(url), err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
@@ -113,15 +138,17 @@ func WithDatabase(rawURL, name string) (string, error) {
 	return u.String(), nil
 }
 
-// Open connects to the database at url and applies pending migrations.
-// With create, it first creates the database if it does not exist.
+// Open connects to the database at url with a service's pool (at most
+// DefaultMaxConns connections unless url sets pool_max_conns) and applies
+// pending migrations. With create, it first creates the database if it
+// does not exist.
 func Open(ctx context.Context, url string, create bool, migrations ...Migration) (*pgxpool.Pool, error) {
 	if create {
 		if err := CreateDatabase(ctx, url); err != nil {
 			return nil, err
 		}
 	}
-	pool, err := Connect(ctx, url)
+	pool, err := connect(ctx, url, DefaultMaxConns)
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,11 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer shutdownTracing(context.Background())
+	if command == "serve" || command == "forward" {
+		if err := httpserver.ServeProfiles(ctx, cfg.PprofAddr, logger); err != nil {
+			return err
+		}
+	}
 	svc, err := service.New(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -100,6 +100,9 @@ func serve(ctx context.Context, cfg service.Config) error {
 		return err
 	}
 	defer shutdownTracing(context.Background())
+	if err := httpserver.ServeProfiles(ctx, cfg.PprofAddr, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on PAYMENT_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)

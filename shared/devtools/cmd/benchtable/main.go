@@ -38,6 +38,7 @@ var labels = map[string]string{
 	"Idle":                  "Idle forwarder vs raw relay polling every 10 ms",
 	"PlaceOrder":            "POST /v1/orders, 32 clients, vs raw pgx inserts",
 	"PlaceToPaid":           "Place-to-paid at 200 orders/s, both services",
+	"PlaceToPaidKnee":       "Place-to-paid knee at p99 <= 250 ms (commits/s vs the server's own)",
 	"ForwarderMemory":       "`order forward` draining a backlog",
 	"Replay/events=100000":  "`order replay --all` of 100k events vs keyset read and COPY",
 	"Replay/events=1000000": "`order replay --all` of 1M events vs keyset read and COPY",
