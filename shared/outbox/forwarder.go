@@ -105,6 +105,7 @@ type Forwarder struct {
 	confirmed  *confirmedPosition
 	wakeUp     *wakeUp
 	db         *sql.DB
+	group      string
 	logger     watermill.LoggerAdapter
 
 	// mu is held while batches are sent and settled; once draining is set,
@@ -161,7 +162,7 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
 	f := &Forwarder{router: router, subscriber: subscriber, schema: schema, routes: cfg.Routes, sender: sender, confirmed: confirmed,
-		wakeUp: wake, db: cfg.DB, logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
+		wakeUp: wake, db: cfg.DB, group: cfg.ConsumerGroup, logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
 	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
 	// the batch's (see forward), and a routing error does not pass by
@@ -288,6 +289,10 @@ func (f *Forwarder) drain() {
 // that it stores the offset of what has been sent, then the router, then the
 // Kafka producer.
 func (f *Forwarder) Run(ctx context.Context) error {
+	if err := createGroupPosition(ctx, f.db, f.group); err != nil {
+		f.closeAll()
+		return err
+	}
 	listening, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
 	go f.wakeUp.listen(listening, f.db, f.logger)
