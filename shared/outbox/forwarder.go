@@ -118,6 +118,18 @@ type Forwarder struct {
 	stop context.CancelFunc // ends a wait for the group's lock
 }
 
+// ackDeadline is how long the SQL subscriber waits for forward to settle a
+// batch before it gives the batch up: it ends its transaction, and with it
+// the group's lock, and reads the batch again. forward waits for Kafka for
+// as long as Kafka takes (the producer retries without a delivery timeout),
+// so with Watermill's default of 30 s a Kafka outage made the subscriber
+// read the same batch again every 30 s and queue it behind the one
+// waiting, each copy to be sent once more when Kafka was back, and let the
+// group's other forwarders take the lock and send it too. The subscriber
+// needs a deadline (it refuses none); a stop does not wait for it (drain
+// aborts the wait for Kafka after abortTimeout).
+const ackDeadline = 24 * time.Hour
+
 // errDraining refuses batches while the forwarder stops; the subscriber keeps
 // them unacknowledged, so they are sent after the restart, once.
 var errDraining = errors.New("outbox: forwarder is stopping")
@@ -138,8 +150,10 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 		}
 	}()
 	schema := EventsSchemaAdapter{BatchSize: cfg.BatchSize}
+	ackDeadline := ackDeadline
 	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup, stopped: stopped}, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
+		AckDeadline:    &ackDeadline,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
 		RetryInterval:  retryInterval,
