@@ -1,6 +1,9 @@
 package outbox
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -53,13 +56,22 @@ func newConfirmedOffsets(confirmed *confirmedPosition) confirmedOffsets {
 	return confirmedOffsets{confirmed: confirmed}
 }
 
-// BeforeSubscribingQueries creates the group's position at the start if it
-// has none: NextOffsetQuery and AckMessageQuery need its row.
-func (confirmedOffsets) BeforeSubscribingQueries(_, consumerGroup string) []wsql.Query {
-	return []wsql.Query{{
-		Query: `INSERT INTO ` + eventstore.PositionsTable + ` (reader) VALUES ($1) ON CONFLICT DO NOTHING`,
-		Args:  []any{consumerGroup},
-	}}
+// BeforeSubscribingQueries returns nothing: the forwarder creates the
+// group's position itself before it subscribes (createGroupPosition). The
+// subscriber would run these queries in a transaction of groupLocked,
+// which waits for the group's lock: a replica started while another one
+// holds it (waiting for Kafka, say) would wait in Subscribe, before its
+// handler runs, and its stop would then time out closing the router.
+func (confirmedOffsets) BeforeSubscribingQueries(string, string) []wsql.Query { return nil }
+
+// createGroupPosition creates the group's position at the start if it has
+// none: NextOffsetQuery and AckMessageQuery need its row.
+func createGroupPosition(ctx context.Context, db *sql.DB, group string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO `+eventstore.PositionsTable+` (reader) VALUES ($1) ON CONFLICT DO NOTHING`, group)
+	if err != nil {
+		return fmt.Errorf("outbox: create consumer group %s's position: %w", group, err)
+	}
+	return nil
 }
 
 // NextOffsetQuery reads the group's position under the names the schema

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -14,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
@@ -35,10 +37,11 @@ type ForwarderConfig struct {
 	// IdlePollInterval is that wait when nothing was appended for as long:
 	// the fallback should a notification be missed. Default 1s.
 	IdlePollInterval time.Duration
-	// BatchSize is how many events one read returns, the most one message
-	// of the router carries; default 1000: each batch waits once for Kafka's
-	// acknowledgements, so a larger one drains a backlog faster (a steady
-	// load reads a handful of events at a time whatever the size).
+	// BatchSize is how many events one read returns, the most the
+	// forwarder hands to Kafka before waiting for its acknowledgements;
+	// default 1000: each batch waits once for them, so a larger one drains
+	// a backlog faster (a steady load reads a handful of events at a time
+	// whatever the size).
 	BatchSize int
 	// Logger receives Watermill's logs; nil discards them.
 	Logger watermill.LoggerAdapter
@@ -89,27 +92,43 @@ func (c ForwarderConfig) validate() error {
 // Kafka: SQL subscriber → routing middleware → Kafka producer. Each message
 // is a batch, everything one read returned: it hands every event to the
 // producer without waiting, then waits until Kafka has acknowledged all of
-// them. Its offset only ever advances to a position up to which Kafka
+// them, and meanwhile reads the next batch in the same transaction (see
+// forward). Its offset only ever advances to a position up to which Kafka
 // acknowledged every event, so every event reaches Kafka at least once, in
 // commit order per stream.
 type Forwarder struct {
 	router     *message.Router
 	subscriber *wsql.Subscriber
+	schema     EventsSchemaAdapter
+	routes     []Route
 	sender     *sender
 	confirmed  *confirmedPosition
 	wakeUp     *wakeUp
 	db         *sql.DB
+	group      string
 	logger     watermill.LoggerAdapter
 
-	// mu is held while a batch is sent and settled; once draining is set,
-	// no batch is sent any more and refused is closed at the first one
+	// mu is held while batches are sent and settled; once draining is set,
+	// no batch is sent any more and refused is closed at the first message
 	// refused.
 	mu       sync.Mutex
-	draining bool
+	draining atomic.Bool
 	refused  chan struct{}
 
 	stop context.CancelFunc // ends a wait for the group's lock
 }
+
+// ackDeadline is how long the SQL subscriber waits for forward to settle a
+// batch before it gives the batch up: it ends its transaction, and with it
+// the group's lock, and reads the batch again. forward waits for Kafka for
+// as long as Kafka takes (the producer retries without a delivery timeout),
+// so with Watermill's default of 30 s a Kafka outage made the subscriber
+// read the same batch again every 30 s and queue it behind the one
+// waiting, each copy to be sent once more when Kafka was back, and let the
+// group's other forwarders take the lock and send it too. The subscriber
+// needs a deadline (it refuses none); a stop does not wait for it (drain
+// aborts the wait for Kafka after abortTimeout).
+const ackDeadline = 24 * time.Hour
 
 // errDraining refuses batches while the forwarder stops; the subscriber keeps
 // them unacknowledged, so they are sent after the restart, once.
@@ -130,13 +149,16 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 			stop()
 		}
 	}()
+	schema := EventsSchemaAdapter{BatchSize: cfg.BatchSize}
+	ackDeadline := ackDeadline
 	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup, stopped: stopped}, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
+		AckDeadline:    &ackDeadline,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
 		RetryInterval:  retryInterval,
 		BackoffManager: wake,
-		SchemaAdapter:  EventsSchemaAdapter{BatchSize: cfg.BatchSize},
+		SchemaAdapter:  schema,
 		OffsetsAdapter: newConfirmedOffsets(confirmed),
 	}, cfg.Logger)
 	if err != nil {
@@ -153,8 +175,8 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
-	f := &Forwarder{router: router, subscriber: subscriber, sender: sender, confirmed: confirmed, wakeUp: wake, db: cfg.DB,
-		logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
+	f := &Forwarder{router: router, subscriber: subscriber, schema: schema, routes: cfg.Routes, sender: sender, confirmed: confirmed,
+		wakeUp: wake, db: cfg.DB, group: cfg.ConsumerGroup, logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
 	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
 	// the batch's (see forward), and a routing error does not pass by
@@ -163,14 +185,38 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	return f, nil
 }
 
-// forward hands every event of a batch to the Kafka producer for the
-// destination the routing middleware chose, then settles the batch: it
-// waits until Kafka has answered for every event and, if none failed,
-// confirms the batch's last position. If one failed, nothing of the batch
-// is confirmed: the subscriber stores the previous confirmed position and
-// reads the whole batch again. Resending it (rather than only what failed)
-// keeps each stream's events in order after the failed one; consumers
-// dedupe what arrives twice.
+// batchesPerTransaction is the most batches forward sends in one read
+// transaction of the subscriber. Each transaction costs an offset update, a
+// commit, a begin and a wait for the group's lock, about as much as
+// reading a batch; more batches per transaction make that cost small,
+// fewer store the offset more often (a crash sends again what was
+// confirmed since the last one) and let the group's other forwarders take
+// their turn sooner.
+const batchesPerTransaction = 10
+
+// forward sends a batch to Kafka and then the batches after it, up to
+// batchesPerTransaction, reading them in the subscriber's read transaction
+// (wsql.TxFromContext), which holds the group's lock. For each batch it
+// hands every event to the producer for the destination the routing
+// middleware chose, then settles the batch: it waits until Kafka has
+// answered for every event and, if none failed, confirms the batch's last
+// position. A full batch means a backlog: the next one is read (in a
+// goroutine of its own) while this one is handed over and acknowledged, so
+// a batch takes about the longer of the two instead of their sum; after a
+// short batch (a steady load) the next is read once the acknowledgements
+// are in, so that it holds the events committed meanwhile.
+//
+// Only one batch at a time is in Kafka's hands: the next is handed over
+// once every event of the one before is acknowledged. So when an event
+// fails, no later event is in the producer to land before it is sent
+// again: forward confirms nothing of its batch and returns, the
+// subscriber stores the previous confirmed position and reads the whole
+// batch again. Resending it (rather than only what failed) keeps each
+// stream's events in order after the failed one; consumers dedupe what
+// arrives twice. Everything handed over is settled before forward returns,
+// so the transaction, and with it the group's lock, ends with nothing of
+// the group in flight: the group's next reader starts after the last
+// confirmed event.
 func (f *Forwarder) forward(batch *message.Message) error {
 	events, ok := routedEvents(batch.Context())
 	if !ok {
@@ -178,7 +224,7 @@ func (f *Forwarder) forward(batch *message.Message) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.draining {
+	if f.draining.Load() {
 		select {
 		case <-f.refused:
 		default:
@@ -186,21 +232,62 @@ func (f *Forwarder) forward(batch *message.Message) error {
 		}
 		return errDraining
 	}
-	for _, e := range events {
-		_, span := tracing.StartSend(e.msg, e.destination.Topic, e.destination.Key)
-		f.sender.send(e.destination, e.msg, span)
-	}
-	if err := f.sender.flush(); err != nil {
-		f.logger.Error("Kafka refused an event; the batch will be sent again", err, watermill.LogFields{"events": len(events)})
-		return nil
-	}
-	if len(events) > 0 {
-		f.confirmed.advance(events[len(events)-1].position)
+	tx, inTx := wsql.TxFromContext(batch.Context())
+	for sent := 1; len(events) > 0; sent++ {
+		last := events[len(events)-1].position
+		more := inTx && sent < batchesPerTransaction
+		full := len(events) >= f.schema.batchSize()
+		var next []forwardedEvent
+		var readErr error
+		var read chan struct{} // closed once the read ahead is done
+		if more && full {
+			read = make(chan struct{})
+			go func() {
+				defer close(read)
+				next, readErr = f.readAfter(batch.Context(), tx, last)
+			}()
+		}
+		for _, e := range events {
+			_, span := tracing.StartSend(e.msg, e.destination.Topic, e.destination.Key)
+			f.sender.send(e.destination, e.msg, span)
+		}
+		err := f.sender.flush()
+		if read != nil {
+			<-read // the transaction is the subscriber's again once forward returns
+		}
+		if err != nil {
+			f.logger.Error("Kafka refused an event; the batch will be sent again", err, watermill.LogFields{"events": len(events)})
+			return nil
+		}
+		f.confirmed.advance(last)
+		if !more || f.draining.Load() {
+			return nil
+		}
+		if !full {
+			next, readErr = f.readAfter(batch.Context(), tx, last)
+		}
+		if readErr != nil {
+			// The subscriber reads these events again in its next
+			// transaction (the routing middleware reports an event that
+			// cannot be routed there).
+			f.logger.Info("Reading ahead failed; the events will be read again", watermill.LogFields{"err": readErr.Error()})
+			return nil
+		}
+		events = next
 	}
 	return nil
 }
 
-// drain stops sending (a batch being sent is settled first, under mu), then
+// readAfter reads and routes the batch after position p within tx.
+func (f *Forwarder) readAfter(ctx context.Context, tx *sql.Tx, p eventstore.Position) ([]forwardedEvent, error) {
+	batch, err := f.schema.readAfter(ctx, tx, p)
+	if err != nil || batch == nil {
+		return nil, err
+	}
+	return routeBatch(f.routes, batch)
+}
+
+// drain stops sending (the batch being sent is settled first, under mu), then
 // waits for the subscriber to take the last batch's acknowledgement, which
 // it shows by offering the next batch (refused) or by a short quiet spell
 // when there was none. Closing the subscriber then makes it store the
@@ -211,8 +298,8 @@ func (f *Forwarder) drain() {
 	// (so it is not confirmed, and is sent again after a restart).
 	abort := time.AfterFunc(abortTimeout, f.sender.abort)
 	defer abort.Stop()
-	f.mu.Lock()
-	f.draining = true
+	f.draining.Store(true)
+	f.mu.Lock() // once the batch being sent is settled
 	f.mu.Unlock()
 	select {
 	case <-f.refused:
@@ -225,6 +312,10 @@ func (f *Forwarder) drain() {
 // that it stores the offset of what has been sent, then the router, then the
 // Kafka producer.
 func (f *Forwarder) Run(ctx context.Context) error {
+	if err := createGroupPosition(ctx, f.db, f.group); err != nil {
+		f.closeAll()
+		return err
+	}
 	listening, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
 	go f.wakeUp.listen(listening, f.db, f.logger)

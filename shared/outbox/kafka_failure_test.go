@@ -327,3 +327,48 @@ func eventsUpTo(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) []strin
 	}
 	return ids
 }
+
+// Through a Kafka outage longer than Watermill's default ack deadline
+// (30 s), the forwarder keeps waiting for the batch it sent and keeps its
+// group's lock: it reads the batch once, a standby forwarder of the group
+// reads nothing, and once Kafka is back every event arrives once. (With
+// that deadline the subscriber gave the batch up after 30 s, ended its
+// transaction, read the batch again and queued the copy behind the one
+// waiting, to be sent again, and the standby could take the lock and send
+// it as well.)
+func TestForwarderOutlastingWatermillsAckDeadlineSendsItsBatchOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 35 s for Kafka")
+	}
+	pool, url := testenv.Database(t, eventstore.Migrations)
+	brokers, refuse, restore := refusingKafka(t)
+	streams := streamsOnPartition(10, 0)
+	appendToStreams(t, pool, streams, 0, 1)
+	holder, standby := &batchReads{}, &batchReads{}
+	startForwarder(t, tracedPool(t, url, holder), brokers, 10)
+	first := lastPosition(t, pool)
+	testenv.Eventually(t, 60*time.Second, "the first events forwarded", func() bool { return storedOffset(t, pool) == first })
+
+	refuse()
+	defer restore()
+	read := len(holder.get())
+	appendToStreams(t, pool, streams, 1, 1)
+	testenv.Eventually(t, 30*time.Second, "the forwarder waiting for Kafka with what it read", func() bool {
+		return sessions(t, pool, `state = 'idle in transaction' AND query LIKE '%FROM events%'`) == 1
+	})
+	startForwarder(t, tracedPool(t, url, standby), brokers, 10)
+	time.Sleep(35 * time.Second) // past the 30 s
+	if got := holder.get()[read:]; len(got) != 1 {
+		t.Errorf("through the outage the forwarder read batches of %v, want one", got)
+	}
+	if got := standby.get(); len(got) != 0 {
+		t.Errorf("through the outage the standby forwarder read batches of %v, want none", got)
+	}
+
+	restore()
+	last := lastPosition(t, pool)
+	testenv.Eventually(t, 90*time.Second, "every event forwarded", func() bool { return storedOffset(t, pool) == last })
+	if n := testenv.RecordCount(t, brokers, "order.events"); n != 20 {
+		t.Errorf("%d records for 20 events", n)
+	}
+}

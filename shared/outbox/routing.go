@@ -40,19 +40,30 @@ func routedEvents(ctx context.Context) ([]forwardedEvent, bool) {
 func Routing(routes ...Route) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(batch *message.Message) ([]*message.Message, error) {
-			events, err := batchEvents(batch)
+			events, err := routeBatch(routes, batch)
 			if err != nil {
 				return nil, err
-			}
-			for i := range events {
-				if events[i].destination, err = route(routes, events[i].msg); err != nil {
-					return nil, err
-				}
 			}
 			batch.SetContext(context.WithValue(batch.Context(), routedKey{}, events))
 			return h(batch)
 		}
 	}
+}
+
+// routeBatch decodes a batch message into its events, each with its
+// destination: what Routing does, and the forwarder with the batches it
+// reads ahead (see Forwarder.forward).
+func routeBatch(routes []Route, batch *message.Message) ([]forwardedEvent, error) {
+	events, err := batchEvents(batch)
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		if events[i].destination, err = route(routes, events[i].msg); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
 }
 
 func route(routes []Route, msg *message.Message) (Destination, error) {

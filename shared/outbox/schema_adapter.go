@@ -5,6 +5,7 @@
 package outbox
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -37,17 +38,42 @@ type EventsSchemaAdapter struct {
 // same batch at the same time.
 func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
-	batch := a.BatchSize
-	if batch <= 0 {
-		batch = DefaultBatchSize
-	}
 	return wsql.Query{
 		Query: `WITH last_processed AS (` + next.Query + `)
 		` + eventstore.CommitOrderQuery(forwardedColumns,
 			`((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))`,
-			strconv.Itoa(batch)),
+			strconv.Itoa(a.batchSize())),
 		Args: next.Args,
 	}
+}
+
+func (a EventsSchemaAdapter) batchSize() int {
+	if a.BatchSize <= 0 {
+		return DefaultBatchSize
+	}
+	return a.BatchSize
+}
+
+// readAfter reads the batch after position p within tx, the subscriber's
+// read transaction: the same query as SelectQuery's, from a position rather
+// than the stored offset, and the same batch message as UnmarshalMessage's
+// (nil if there is no event after p yet). The forwarder reads ahead with it
+// (see Forwarder.forward).
+func (a EventsSchemaAdapter) readAfter(ctx context.Context, tx *sql.Tx, p eventstore.Position) (*message.Message, error) {
+	rows, err := tx.QueryContext(ctx, eventstore.CommitOrderQuery(forwardedColumns, `($1::text::xid8, $2::bigint)`, strconv.Itoa(a.batchSize())),
+		strconv.FormatUint(p.TransactionID, 10), p.GlobalPosition)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: read events: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	row, err := a.UnmarshalMessage(rows)
+	if err != nil {
+		return nil, err
+	}
+	return row.Msg, nil
 }
 
 // forwardedColumns are the columns of each event in a batch message (see
