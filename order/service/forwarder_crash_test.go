@@ -16,7 +16,10 @@ import (
 
 // forwarding is a backlog of 3,000 events (100 streams of 30, one
 // transaction each) in a fresh event store, a broker, and `order forward`
-// built to send them.
+// built to send them, 10 events per read: the forwarder stores its position
+// once per transaction of up to 10 reads, so at the default of 1,000 it
+// stored none before the end of the backlog, and a stop or a kill could not
+// be seen to come in the middle of one.
 type forwarding struct {
 	pool    *pgxpool.Pool
 	brokers []string
@@ -30,7 +33,7 @@ func newForwarding(t *testing.T) *forwarding {
 	pool, url := testenv.Database(t, eventstore.Migrations)
 	brokers := testenv.Kafka(t)
 	f := &forwarding{pool: pool, brokers: brokers, bin: testenv.Build(t, "../cmd/order"), ids: map[string]bool{},
-		env: []string{"DATABASE_URL=" + url, "KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms"}}
+		env: []string{"DATABASE_URL=" + url, "KAFKA_BROKERS=" + brokers[0], "LOG_LEVEL=warn", "FORWARDER_POLL_INTERVAL=10ms", "FORWARDER_BATCH_SIZE=10"}}
 	for v := range 30 {
 		for s := range 100 {
 			e := eventstore.Event{ID: uuid.NewString(), Type: "order.Tested", SchemaVersion: 1, Payload: []byte(`{}`)}

@@ -314,6 +314,9 @@ func (f *Forwarder) drain() {
 func (f *Forwarder) Run(ctx context.Context) error {
 	if err := createGroupPosition(ctx, f.db, f.group); err != nil {
 		f.closeAll()
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing read, nothing to drain
+		}
 		return err
 	}
 	listening, stopListening := context.WithCancel(context.Background())
