@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -32,17 +30,7 @@ func BenchmarkPlaceToPaid(b *testing.B) {
 		}
 		s.waitForStatus(b, first, "paid")
 		orderCPU, paymentCPU := cpuTime(b, s.order), cpuTime(b, s.payment)
-		var posts errgroup.Group
-		tick := time.NewTicker(time.Second / rate)
-		for range rate * seconds {
-			<-tick.C
-			posts.Go(func() error {
-				_, err := s.post(4_500)
-				return err
-			})
-		}
-		tick.Stop()
-		if err := posts.Wait(); err != nil {
+		if err := s.placeAt(rate, rate*seconds); err != nil {
 			b.Fatal(err)
 		}
 		paid := func() int {

@@ -168,18 +168,8 @@ func (s *system) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepRe
 	}
 	commits0, xid0 := s.commits(b, server)
 	orderCPU, paymentCPU := cpuTime(b, s.order), cpuTime(b, s.payment)
-	var posts errgroup.Group
 	started := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	for range r.orders {
-		<-tick.C
-		posts.Go(func() error {
-			_, err := s.post(4_500)
-			return err
-		})
-	}
-	tick.Stop()
-	if err := posts.Wait(); err != nil {
+	if err := s.placeAt(rate, r.orders); err != nil {
 		return r, err
 	}
 	r.placedRate = float64(r.orders) / time.Since(started).Seconds()

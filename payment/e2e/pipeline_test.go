@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/shared/contracts"
@@ -116,6 +117,22 @@ func (s *system) place(t *testing.T, unitPrice int64) string {
 // http.DefaultClient keeps two per host, and at hundreds of orders a second
 // most requests would open a connection of their own.
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+// placeAt places n orders, rate a second, each from a goroutine of its own,
+// and returns once all have answered.
+func (s *system) placeAt(rate, n int) error {
+	var posts errgroup.Group
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for range n {
+		<-tick.C
+		posts.Go(func() error {
+			_, err := s.post(4_500)
+			return err
+		})
+	}
+	return posts.Wait()
+}
 
 // post is place for any goroutine: it returns what went wrong.
 func (s *system) post(unitPrice int64) (string, error) {
