@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"os"
 
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,11 +24,12 @@ import (
 )
 
 // Setup installs the global tracer provider and the W3C propagator. Spans
-// are exported as the standard variables say (OTEL_TRACES_EXPORTER=otlp or
-// console, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...). With none
-// of them set, nothing is exported and nothing printed, but trace ids are
-// still made and stored with events. Call the returned function at shutdown
-// to flush what is buffered.
+// are exported as the standard variables say: OTEL_TRACES_EXPORTER=otlp
+// (OTLP over HTTP in JSON, to OTEL_EXPORTER_OTLP_ENDPOINT, by default
+// http://localhost:4318) or console (one JSON document per span on standard
+// output), and OTEL_SERVICE_NAME. With none of them set, nothing is exported
+// and nothing printed, but trace ids are still made and stored with events.
+// Call the returned function at shutdown to flush what is buffered.
 func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
 	if err != nil {
@@ -38,11 +39,11 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 		res, _ = resource.Merge(res, resource.NewSchemaless(semconv.ServiceName(name)))
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if exporting() {
-		exporter, err := autoexport.NewSpanExporter(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("tracing: %w", err)
-		}
+	exporter, err := exporterFromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	if exporter != nil {
 		opts = append(opts, sdktrace.WithBatcher(exporter))
 	}
 	provider := sdktrace.NewTracerProvider(opts...)
@@ -51,16 +52,25 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 	return provider.Shutdown, nil
 }
 
-// exporting says whether the environment asks for spans to be exported;
-// autoexport alone would default to OTLP and complain about a missing
-// collector on every developer's machine.
-func exporting() bool {
-	for _, name := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if v := os.Getenv(name); v != "" && v != "none" {
-			return true
-		}
+// exporterFromEnv is the exporter OTEL_TRACES_EXPORTER names, or nil for
+// none. Unset, it is otlp if an OTLP endpoint is set and none otherwise
+// (where the specification says otlp), so that a developer's machine with no
+// collector is not told about it on every export.
+func exporterFromEnv() (sdktrace.SpanExporter, error) {
+	name := os.Getenv("OTEL_TRACES_EXPORTER")
+	if name == "" && (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "") {
+		name = "otlp"
 	}
-	return false
+	switch name {
+	case "", "none":
+		return nil, nil
+	case "otlp":
+		return newOTLPExporter()
+	case "console":
+		return stdouttrace.New()
+	default:
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%s: want otlp, console or none", name)
+	}
 }
 
 // Tracer is the project's tracer; spans are named by what they do.
