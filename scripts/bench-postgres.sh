@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the PostgreSQL cluster the peer benchmarks (`go tool task bench-peers`)
+# Starts the PostgreSQL cluster the peer benchmarks (`task bench-peers`)
 # and the Debezium check run on: a second cluster of the installed PostgreSQL
 # (Debian's pg_createcluster), named peers, on 127.0.0.1:${BENCH_PG_PORT:-5440},
 # with wal_level=logical, which Debezium's logical decoding needs. The main

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Prepares a machine to run the demo and the tests: PostgreSQL installed and
-# running on 127.0.0.1:5432. Go modules are not downloaded here: each build
-# fetches the modules of the packages it builds, and no more (a
-# `go mod download` would fetch every module that the go.mod files list).
-# Safe to run again; `go tool task demo` and `go tool task test` run it first.
+# running on 127.0.0.1:5432, and Task (the Taskfile's runner) on the PATH.
+# Go modules are not downloaded here: each build fetches the modules of the
+# packages it builds, and no more (a `go mod download` would fetch every
+# module that the go.mod files list). Safe to run again; every task runs it
+# first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,5 +58,33 @@ else
 	log "PostgreSQL $version is running on 127.0.0.1:$port"
 fi
 
-# Task is a tool of the scripts/task module (go.work): `go tool task` builds
-# it on first use.
+# Task, the release the Taskfile is written for. Prebuilt: PyPI's
+# go-task-bin wheel carries Task's own release binary (a 5 MB download;
+# building Task from source costs about a minute of CPU, a third of a first
+# demo). Without pip, `go install` builds the same release.
+TASK_VERSION=3.39.2
+if ! command -v task >/dev/null || [[ $(task --version 2>/dev/null) != *"$TASK_VERSION "* ]]; then
+	bin=/usr/local/bin
+	[[ -w $bin ]] || bin=$HOME/.local/bin
+	mkdir -p "$bin"
+	if python3 -m pip --version >/dev/null 2>&1; then
+		log "installing Task $TASK_VERSION into $bin (PyPI's go-task-bin)"
+		wheel=$(mktemp -d)
+		python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+			--dest "$wheel" "go-task-bin==$TASK_VERSION"
+		python3 - "$wheel"/go_task_bin-*.whl "$bin/task" "go_task_bin-$TASK_VERSION.data/scripts/task" <<'PY'
+import os, sys, zipfile
+wheel, target, member = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, open(target + ".tmp", "wb") as out:
+    out.write(z.read(member))
+os.chmod(target + ".tmp", 0o755)
+os.replace(target + ".tmp", target)
+PY
+		rm -rf "$wheel"
+	else
+		log "installing Task $TASK_VERSION into $bin (go install: pip is not here)"
+		GOBIN=$bin GOFLAGS= go install "github.com/go-task/task/v3/cmd/task@v$TASK_VERSION"
+	fi
+	command -v task >/dev/null || log "add $bin to your PATH to run task"
+	log "$("$bin/task" --version)"
+fi

@@ -24,11 +24,11 @@ import (
 // router): the payment service must charge (or decline) each order from
 // what Debezium puts on order.events, with the request's correlation id,
 // and its outcome must come back to the order. It needs a PostgreSQL server
-// with wal_level=logical and the real Kafka cluster: go tool task
+// with wal_level=logical and the real Kafka cluster: task
 // debezium-check.
 func TestDebeziumRelay(t *testing.T) {
 	if testenv.ServerURL() == testenv.DefaultDatabaseURL || os.Getenv("TEST_KAFKA_CLUSTER") == "" {
-		t.Skip("needs a PostgreSQL server with wal_level=logical and the real Kafka cluster: run go tool task debezium-check")
+		t.Skip("needs a PostgreSQL server with wal_level=logical and the real Kafka cluster: run task debezium-check")
 	}
 	s := startWith(t, []string{"FORWARDER_ENABLED=false"})
 	startDebezium(t, s.orderDB, s.brokers)

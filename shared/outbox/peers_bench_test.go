@@ -7,7 +7,7 @@ package outbox_test
 // Debezium) and one real Kafka cluster, in one run. Every relay runs in a
 // process of its own (the Go ones in this test binary started again, see
 // TestPeerRelayProcess), so that its CPU time and memory are its own. Run
-// with `go tool task bench-peers`, which starts that server and cluster and
+// with `task bench-peers`, which starts that server and cluster and
 // prints the table (shared/devtools/cmd/benchtable --peers).
 
 import (
@@ -78,7 +78,7 @@ const watermillTopic = "events"
 // in another database of the server does to events committed meanwhile.
 func BenchmarkPeers(b *testing.B) {
 	if os.Getenv("BENCH_PEERS") == "" {
-		b.Skip("the peer benchmarks need their own PostgreSQL server and Kafka cluster: run go tool task bench-peers")
+		b.Skip("the peer benchmarks need their own PostgreSQL server and Kafka cluster: run task bench-peers")
 	}
 	cluster := testenv.KafkaCluster(b)
 	printEnvironment.Do(func() { printPeersEnvironment(b, len(cluster.Nodes)) })

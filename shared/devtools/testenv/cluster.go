@@ -28,7 +28,7 @@ func KafkaCluster(t testing.TB) *kafkacluster.Cluster {
 	t.Helper()
 	dir := os.Getenv("TEST_KAFKA_CLUSTER")
 	if dir == "" {
-		t.Skip("needs the real Apache Kafka cluster: run go tool task test-kafka")
+		t.Skip("needs the real Apache Kafka cluster: run task test-kafka")
 	}
 	if c, ok := held.Load(t); ok { // this test holds it already (testenv.Kafka called first)
 		return c.(*kafkacluster.Cluster)

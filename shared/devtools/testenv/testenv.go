@@ -63,7 +63,7 @@ func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Poo
 // Kafka returns brokers for the test: a new in-process development broker
 // on a free loopback port with the project's topics, closed when the test
 // ends; or, when TEST_KAFKA_CLUSTER names the directory of a cluster that
-// kafkacluster started (`go tool task test-kafka`), that real Apache Kafka
+// kafkacluster started (`task test-kafka`), that real Apache Kafka
 // cluster with the project's topics deleted and created anew, held for this
 // test alone until it ends (see KafkaCluster).
 func Kafka(t testing.TB) []string {

@@ -8,7 +8,7 @@
 //	go test -run '^$' -bench . -benchtime 1x -count 3 PACKAGES | go run ./shared/devtools/cmd/benchtable
 //
 // With --peers it prints the table of the peer benchmarks (BenchmarkPeers,
-// `go tool task bench-peers`) instead: the relays as columns (see peers.go).
+// `task bench-peers`) instead: the relays as columns (see peers.go).
 package main
 
 import (

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// testdata/go-test-bench.txt is the raw output of a `go tool task bench`
+// testdata/go-test-bench.txt is the raw output of a `task bench`
 // run (four packages, -count 3, a benchmark's log lines in between) whose
 // second latency run was cut off.
 func TestTableFromGoTestOutput(t *testing.T) {
