@@ -58,20 +58,23 @@ else
 	log "PostgreSQL $version is running on 127.0.0.1:$port"
 fi
 
-# Task, the release the Taskfile is written for. Prebuilt: PyPI's
-# go-task-bin wheel carries Task's own release binary (a 5 MB download;
-# building Task from source costs about a minute of CPU, a third of a first
-# demo). Without pip, `go install` builds the same release.
+# Task, the release the Taskfile is written for. Prebuilt where it can be:
+# PyPI's go-task-bin (a repackaging of Task's release binary, by
+# github.com/Bing-su/pip-binary-factory) for linux/amd64, pinned by the
+# wheel's hash; building Task from source costs about a minute of CPU, a
+# third of a first demo. Elsewhere, or without pip, `go install` builds the
+# same release.
 TASK_VERSION=3.39.2
+TASK_WHEEL_SHA256=80dc8a1ffdaf3021bea8d0df85f101af2c7ec0d50d704f4e26de9283eb80c6fa # manylinux x86_64
 if ! command -v task >/dev/null || [[ $(task --version 2>/dev/null) != *"$TASK_VERSION "* ]]; then
 	bin=/usr/local/bin
 	[[ -w $bin ]] || bin=$HOME/.local/bin
 	mkdir -p "$bin"
-	if python3 -m pip --version >/dev/null 2>&1; then
-		log "installing Task $TASK_VERSION into $bin (PyPI's go-task-bin)"
-		wheel=$(mktemp -d)
-		python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-			--dest "$wheel" "go-task-bin==$TASK_VERSION"
+	wheel=$(mktemp -d)
+	echo "go-task-bin==$TASK_VERSION --hash=sha256:$TASK_WHEEL_SHA256" >"$wheel/requirements.txt"
+	if [[ $(uname -sm) == "Linux x86_64" ]] && python3 -m pip download --quiet --disable-pip-version-check \
+		--no-deps --only-binary=:all: --require-hashes -r "$wheel/requirements.txt" --dest "$wheel" 2>/dev/null; then
+		log "installing Task $TASK_VERSION into $bin (PyPI's go-task-bin, hash checked)"
 		python3 - "$wheel"/go_task_bin-*.whl "$bin/task" "go_task_bin-$TASK_VERSION.data/scripts/task" <<'PY'
 import os, sys, zipfile
 wheel, target, member = sys.argv[1:]
@@ -80,11 +83,11 @@ with zipfile.ZipFile(wheel) as z, open(target + ".tmp", "wb") as out:
 os.chmod(target + ".tmp", 0o755)
 os.replace(target + ".tmp", target)
 PY
-		rm -rf "$wheel"
 	else
-		log "installing Task $TASK_VERSION into $bin (go install: pip is not here)"
+		log "building Task $TASK_VERSION into $bin with go install (no prebuilt one for this machine)"
 		GOBIN=$bin GOFLAGS= go install "github.com/go-task/task/v3/cmd/task@v$TASK_VERSION"
 	fi
+	rm -rf "$wheel"
 	command -v task >/dev/null || log "add $bin to your PATH to run task"
 	log "$("$bin/task" --version)"
 fi
