@@ -3,6 +3,13 @@
 // matters: recoverer, poison queue, retry with backoff, correlation id. The
 // first middleware added runs outermost, so a failing message is retried
 // before it is poisoned, never poisoned on its first failure.
+//
+// The messages of a partition fetched together are handled at the same
+// time, one key after the other (keySubscriber), and with Config.Appends
+// the event store appends of the messages handled together are stored with
+// one statement (eventstore.GroupCommit); every message still goes through
+// the whole middleware chain alone, and is acked only once its append is
+// stored.
 package consumer
 
 import (

@@ -57,7 +57,6 @@ type keySubscriber struct {
 	inFlight int
 	logger   *slog.Logger
 
-	mu      sync.Mutex
 	closing context.CancelFunc
 	ctx     context.Context
 	wg      sync.WaitGroup
