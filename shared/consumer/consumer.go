@@ -47,7 +47,7 @@ type Config struct {
 	// Metrics, if not nil, receives the router's metrics.
 	Metrics prometheus.Registerer
 	// Appends, if not nil, groups the event store appends of the messages
-	// handled at the same time (one per partition the router holds) into
+	// handled at the same time (up to InFlight per partition) into
 	// one statement and one transaction: each attempt at a message of a
 	// topic other than the poison topic is work of this group commit, so
 	// the handler's eventstore.Commit waits for the group and returns the
