@@ -154,6 +154,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
 		Brokers: s.cfg.KafkaBrokers, Group: contracts.OrderGroup, PoisonTopic: contracts.OrderPoisonTopic,
 		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
+		// The outcomes of the payments handled at the same time are
+		// stored with one statement.
+		Appends: eventstore.NewGroupCommit(s.pool, 0),
 	})
 	if err != nil {
 		return err

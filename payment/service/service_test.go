@@ -427,3 +427,101 @@ func TestTransientFailuresAreRetriedNotPoisoned(t *testing.T) {
 		}
 	}
 }
+
+// A backlog of orders fetched and handled together: every third order asked
+// to be refunded right behind its OrderPlaced (same key, mostly the same
+// fetch), the gateway failing the first calls, one malformed message among
+// them, and the service restarted in the middle of the backlog. Every order
+// is charged exactly once and every refund made once, after its charge;
+// only the malformed message is poisoned; and the payments of the orders
+// handled together were stored together (fewer transactions than payments).
+func TestABacklogHandledTogetherChargesAndRefundsEachOrderOnceInOrder(t *testing.T) {
+	e := start(t, 3)
+	e.stop() // the backlog builds up while the service is down
+	const orders = 120
+	var ids []string
+	refunded := map[string]bool{}
+	var records []*kgo.Record
+	record := func(key string, value []byte, headers map[string]string) {
+		rec := &kgo.Record{Topic: contracts.OrderEventsTopic, Key: []byte(key), Value: value}
+		for k, v := range headers {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		records = append(records, rec)
+	}
+	malformedKey := "order-" + uuid.NewString()
+	for i := range orders {
+		id, payload, headers := orderPlaced(t, 1_000)
+		ids = append(ids, id)
+		record("order-"+id, payload, headers)
+		if i == orders/2 {
+			_, _, bad := orderPlaced(t, 1_000)
+			record(malformedKey, []byte(`{"order_id": "truncated`), bad)
+		}
+		if i%3 == 0 {
+			refunded[id] = true
+			refund, _ := json.Marshal(contracts.OrderRefundRequested{OrderID: id, Amount: 1_000, Currency: "EUR", Reason: "cancelled", At: time.Now()})
+			eventID := uuid.NewString()
+			record("order-"+id, refund, map[string]string{
+				"_watermill_message_uuid": eventID, "event_id": eventID, "event_type": contracts.OrderRefundRequestedType,
+				"schema_version": strconv.Itoa(contracts.OrderRefundRequestedVersion), "stream_id": "order-" + id,
+			})
+		}
+	}
+	if err := e.client.ProduceSync(context.Background(), records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	done := func(id string) bool {
+		want := 2
+		if refunded[id] {
+			want = 4
+		}
+		return len(e.paymentEvents(t, id)) == want
+	}
+	decided := func() (n int) {
+		for _, id := range ids {
+			if done(id) {
+				n++
+			}
+		}
+		return n
+	}
+
+	e.stop = e.run(t)
+	e.svc.Gateway.FailNext(5)
+	testenv.Eventually(t, 2*time.Minute, "a third of the orders done", func() bool { return decided() >= orders/3 })
+	e.stop() // in the middle of the backlog
+	e.stop = e.run(t)
+	testenv.Eventually(t, 2*time.Minute, "every order done", func() bool { return decided() == orders })
+
+	for _, id := range ids {
+		var charges, refunds int
+		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM gateway_charges WHERE idempotency_key = $1`, id).Scan(&charges)
+		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM gateway_refunds WHERE idempotency_key = $1`, id).Scan(&refunds)
+		want := []string{contracts.PaymentRequestedType, contracts.PaymentSucceededType}
+		wantRefunds := 0
+		if refunded[id] {
+			want, wantRefunds = append(want, contracts.PaymentRefundRequestedType, contracts.PaymentRefundedType), 1
+		}
+		if got := e.paymentEvents(t, id); charges != 1 || refunds != wantRefunds || !slices.Equal(got, want) {
+			t.Errorf("order %s: %d charges, %d refunds, payment stream %v; want 1, %d, %v", id, charges, refunds, got, wantRefunds, want)
+		}
+	}
+	var entries []poison.Entry
+	testenv.Eventually(t, time.Minute, "the malformed message in the poison store", func() bool {
+		entries = e.poisonEntries(t, poison.StatusNew)
+		return len(entries) > 0
+	})
+	for _, p := range entries {
+		if p.Key != malformedKey {
+			t.Errorf("poisoned %s (%s), want only the malformed message", p.Key, p.Reason)
+		}
+	}
+	var appends, transactions int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(DISTINCT (stream_id, transaction_id)), count(DISTINCT transaction_id)
+		FROM events WHERE stream_id LIKE 'payment-%'`).Scan(&appends, &transactions)
+	if transactions*2 > appends {
+		t.Errorf("%d payment appends in %d transactions; want those handled together stored together", appends, transactions)
+	}
+	t.Logf("%d payment appends in %d transactions", appends, transactions)
+}

@@ -3,6 +3,13 @@
 // matters: recoverer, poison queue, retry with backoff, correlation id. The
 // first middleware added runs outermost, so a failing message is retried
 // before it is poisoned, never poisoned on its first failure.
+//
+// The messages of a partition fetched together are handled at the same
+// time, one key after the other (keySubscriber), and with Config.Appends
+// the event store appends of the messages handled together are stored with
+// one statement (eventstore.GroupCommit); every message still goes through
+// the whole middleware chain alone, and is acked only once its append is
+// stored.
 package consumer
 
 import (
@@ -14,13 +21,13 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/shared/contracts"
+	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
 	"github.com/es-outbox/reference/shared/tracing"
@@ -39,6 +46,20 @@ type Config struct {
 	Logger  *slog.Logger
 	// Metrics, if not nil, receives the router's metrics.
 	Metrics prometheus.Registerer
+	// Appends, if not nil, groups the event store appends of the messages
+	// handled at the same time (up to InFlight per partition) into
+	// one statement and one transaction: each attempt at a message of a
+	// topic other than the poison topic is work of this group commit, so
+	// the handler's eventstore.Commit waits for the group and returns the
+	// error of its own append. The message is acked only after its
+	// append is stored, as without a group; see eventstore.GroupCommit.
+	Appends *eventstore.GroupCommit
+	// InFlight is how many messages of one partition are handled at a
+	// time at most (DefaultInFlight if 0): messages of different keys
+	// fetched together are handled at the same time, those of one key one
+	// after the other (see keySubscriber). The poison topic is read one
+	// message at a time.
+	InFlight int
 }
 
 // Stats counts what the router did, for tests and metrics.
@@ -118,21 +139,29 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 	group := r.groupFor(topic)
 	sub, ok := r.subscribers[group]
 	if !ok {
-		var err error
-		if sub, err = kafka.NewSubscriber(r.cfg.Brokers, group, r.wlog); err != nil {
-			return err
+		if topic == r.cfg.PoisonTopic {
+			var err error
+			if sub, err = kafka.NewSubscriber(r.cfg.Brokers, group, r.wlog); err != nil {
+				return err
+			}
+		} else {
+			sub = newKeySubscriber(r.cfg.Brokers, group, r.cfg.InFlight, r.cfg.Logger.With("component", "consumer"))
 		}
 		r.subscribers[group] = sub
 	}
 	r.router.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
-		origin := tracing.KafkaOrigin{Topic: topic, Group: group}
-		origin.Partition, _ = wkafka.MessagePartitionFromCtx(msg.Context())
-		origin.Offset, _ = wkafka.MessagePartitionOffsetFromCtx(msg.Context())
-		key, _ := wkafka.MessageKeyFromCtx(msg.Context())
-		origin.Key = string(key)
+		rec, _ := recordOf(msg.Context())
+		origin := tracing.KafkaOrigin{Topic: topic, Group: group, Partition: rec.partition, Offset: rec.offset, Key: string(rec.key)}
 		ctx, span := tracing.StartProcess(msg, origin)
 		ctx = tracing.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
-		err := handler(ctx, msg)
+		end := func() {}
+		if r.cfg.Appends != nil && topic != r.cfg.PoisonTopic {
+			ctx, end = r.cfg.Appends.Start(ctx)
+		}
+		err := func() error {
+			defer end() // a panic too ends the work: the group must not wait for it
+			return handler(ctx, msg)
+		}()
 		tracing.End(span, err)
 		if err != nil {
 			r.cfg.Logger.WarnContext(ctx, "handling message failed", "handler", name, "message_id", msg.UUID, "err", err,
@@ -188,15 +217,10 @@ type poisonPublisher struct {
 
 func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, msg := range msgs {
-		ctx := msg.Context()
-		if partition, ok := wkafka.MessagePartitionFromCtx(ctx); ok {
-			msg.Metadata.Set(contracts.PoisonedPartitionKey, strconv.Itoa(int(partition)))
-		}
-		if offset, ok := wkafka.MessagePartitionOffsetFromCtx(ctx); ok {
-			msg.Metadata.Set(contracts.PoisonedOffsetKey, strconv.FormatInt(offset, 10))
-		}
-		if key, ok := wkafka.MessageKeyFromCtx(ctx); ok {
-			msg.Metadata.Set(contracts.PoisonedKeyKey, string(key))
+		if rec, ok := recordOf(msg.Context()); ok {
+			msg.Metadata.Set(contracts.PoisonedPartitionKey, strconv.Itoa(int(rec.partition)))
+			msg.Metadata.Set(contracts.PoisonedOffsetKey, strconv.FormatInt(rec.offset, 10))
+			msg.Metadata.Set(contracts.PoisonedKeyKey, string(rec.key))
 		}
 		msg.Metadata.Set(contracts.PoisonedAtKey, time.Now().UTC().Format(time.RFC3339Nano))
 	}
@@ -209,6 +233,6 @@ func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 
 // originalKey keeps a poisoned message's original Kafka key.
 func originalKey(msg *message.Message) string {
-	key, _ := wkafka.MessageKeyFromCtx(msg.Context())
-	return string(key)
+	rec, _ := recordOf(msg.Context())
+	return string(rec.key)
 }

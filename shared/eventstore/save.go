@@ -26,15 +26,24 @@ type DomainEvent interface {
 // none, the version check included. Wrapping it in BEGIN and COMMIT would
 // cost two more round trips to the server per command and change nothing.
 func Save[E DomainEvent](ctx context.Context, db DB, streamID string, expectedVersion int64, origin Context, changes []E) error {
+	events, err := encode(changes)
+	if err != nil {
+		return err
+	}
+	return Append(ctx, db, streamID, expectedVersion, origin, events...)
+}
+
+// encode gives each change a new event id and its JSON encoding.
+func encode[E DomainEvent](changes []E) ([]Event, error) {
 	events := make([]Event, len(changes))
 	for i, c := range changes {
 		payload, err := json.Marshal(c)
 		if err != nil {
-			return fmt.Errorf("eventstore: encode %s: %w", c.EventType(), err)
+			return nil, fmt.Errorf("eventstore: encode %s: %w", c.EventType(), err)
 		}
 		events[i] = Event{ID: uuid.NewString(), Type: c.EventType(), SchemaVersion: c.SchemaVersion(), Payload: payload}
 	}
-	return Append(ctx, db, streamID, expectedVersion, origin, events...)
+	return events, nil
 }
 
 // SaveTx is Save in the caller's transaction, for commands that change
@@ -57,11 +66,24 @@ type Aggregate[E DomainEvent] interface {
 // being loaded again. With no changes it does nothing. It returns an error
 // wrapping ErrVersionConflict if the stream is no longer at the version
 // the changes follow.
+//
+// Within work started on a GroupCommit (GroupCommit.Start: a consumer's
+// attempt at a message), the changes join that group instead and Commit
+// returns once the group is stored, with the error of this append alone:
+// the caller sees no difference but one transaction for many commands.
 func Commit[E DomainEvent](ctx context.Context, db DB, streamID string, a Aggregate[E], origin Context) error {
 	if len(a.Changes()) == 0 {
 		return nil
 	}
-	if err := Save(ctx, db, streamID, a.OriginalVersion(), origin, a.Changes()); err != nil {
+	if g := groupFrom(ctx); g != nil {
+		events, err := encode(a.Changes())
+		if err != nil {
+			return err
+		}
+		if err := g.append(ctx, streamAppend{streamID, a.OriginalVersion(), origin, events}); err != nil {
+			return err
+		}
+	} else if err := Save(ctx, db, streamID, a.OriginalVersion(), origin, a.Changes()); err != nil {
 		return err
 	}
 	a.MarkCommitted()

@@ -63,38 +63,79 @@ func Append(ctx context.Context, db DB, streamID string, expectedVersion int64, 
 			attribute.String("event_store.first_event_type", events[0].Type),
 		))
 	defer func() { tracing.End(span, err) }()
-	if origin.Metadata == nil {
-		origin.Metadata = map[string]string{}
+	err = appendStreams(ctx, db, []streamAppend{{streamID, expectedVersion, origin, events}})
+	switch {
+	case errors.Is(err, errAppendedConcurrently):
+		return fmt.Errorf("%w: stream %s was appended to concurrently at version %d", ErrVersionConflict, streamID, expectedVersion)
+	case errors.Is(err, ErrVersionConflict):
+		return fmt.Errorf("%w: stream %s is not at version %d", ErrVersionConflict, streamID, expectedVersion)
+	case err != nil:
+		return fmt.Errorf("eventstore: append to %s: %w", streamID, err)
 	}
-	metadata, err := json.Marshal(origin.Metadata)
-	if err != nil {
-		return fmt.Errorf("eventstore: encode metadata: %w", err)
+	return nil
+}
+
+// streamAppend is one stream's part of an append: its events, the version
+// the stream must be at, and what caused them.
+type streamAppend struct {
+	streamID        string
+	expectedVersion int64
+	origin          Context
+	events          []Event
+}
+
+// errAppendedConcurrently is the conflict of an append that passed the
+// version check while another writer's rows at the same versions were not
+// yet committed: the unique index caught it.
+var errAppendedConcurrently = fmt.Errorf("%w: appended to concurrently", ErrVersionConflict)
+
+// appendStreams appends to several streams in one statement, all or none:
+// the rows are inserted only if every stream is at its expected version (a
+// stream behind it would otherwise get a gap), and a writer that got to one
+// of them first in the meantime trips the unique index. It returns
+// ErrVersionConflict if a stream was not at its version. The events take
+// their positions in the order given. On a pool the statement is its own
+// transaction: one commit, however many streams.
+func appendStreams(ctx context.Context, db DB, appends []streamAppend) error {
+	var streams []string
+	var expected []int64
+	var eventStreams, ids, types, payloads, correlations, metadata []string
+	var versions []int64
+	var schemas []int32
+	for _, a := range appends {
+		streams, expected = append(streams, a.streamID), append(expected, a.expectedVersion)
+		if a.origin.Metadata == nil {
+			a.origin.Metadata = map[string]string{}
+		}
+		meta, err := json.Marshal(a.origin.Metadata)
+		if err != nil {
+			return fmt.Errorf("encode metadata: %w", err)
+		}
+		for i, e := range a.events {
+			eventStreams, versions = append(eventStreams, a.streamID), append(versions, a.expectedVersion+int64(i)+1)
+			ids, types, schemas = append(ids, e.ID), append(types, e.Type), append(schemas, int32(e.SchemaVersion))
+			payloads, correlations, metadata = append(payloads, string(e.Payload)), append(correlations, a.origin.CorrelationID), append(metadata, string(meta))
+		}
 	}
-	n := len(events)
-	versions, ids, types, schemas, payloads := make([]int64, n), make([]string, n), make([]string, n), make([]int32, n), make([]string, n)
-	for i, e := range events {
-		versions[i] = expectedVersion + int64(i) + 1
-		ids[i], types[i], schemas[i], payloads[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Payload)
-	}
-	// One round trip: the rows are inserted only if the stream is at the
-	// expected version (a stream behind it would otherwise get a gap); a
-	// writer that got there first in the meantime trips the unique index.
 	tag, err := db.Exec(ctx, `
 		INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, correlation_id, metadata)
-		SELECT $1, version, id, type, schema, payload, $7, $8
-		FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[]) AS e(version, id, type, schema, payload)
-		WHERE (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1) = $9
-		ORDER BY version`,
-		streamID, versions, ids, types, schemas, payloads, origin.CorrelationID, string(metadata), expectedVersion,
+		SELECT stream, version, id, type, schema, payload, correlation, metadata
+		FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::text[], $8::jsonb[])
+			WITH ORDINALITY AS e(stream, version, id, type, schema, payload, correlation, metadata, n)
+		WHERE NOT EXISTS (
+			SELECT FROM unnest($9::text[], $10::bigint[]) AS s(stream, expected)
+			WHERE (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = s.stream) <> s.expected)
+		ORDER BY n`,
+		eventStreams, versions, ids, types, schemas, payloads, correlations, metadata, streams, expected,
 	)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key":
-		return fmt.Errorf("%w: stream %s was appended to concurrently at version %d", ErrVersionConflict, streamID, expectedVersion)
+		return errAppendedConcurrently
 	case err != nil:
-		return fmt.Errorf("eventstore: append to %s: %w", streamID, err)
+		return err
 	case tag.RowsAffected() == 0:
-		return fmt.Errorf("%w: stream %s is not at version %d", ErrVersionConflict, streamID, expectedVersion)
+		return ErrVersionConflict
 	}
 	return nil
 }

@@ -74,7 +74,8 @@ func ConsumerConfig(clientID string) *sarama.Config {
 // broker restart later events arrived before earlier ones; one producer
 // construction for every write keeps the settings that matter (acks,
 // idempotence, the partitioner) in one place. The consumers stay on
-// watermill-kafka's Sarama subscriber.
+// Sarama's consumer groups (watermill-kafka's subscriber for the poison
+// topics, shared/consumer's own for the rest).
 //
 // opts come after these settings and override them (the poison and requeue
 // publishers add timeouts; benchmarks compare other settings).
