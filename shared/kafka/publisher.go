@@ -75,7 +75,8 @@ func (p *Publisher) Close() error {
 // wkafka.UUIDHeaderKey (left out when empty) and each metadata entry as a
 // header, trace context (traceparent) and correlation id included. An empty
 // key is no key. All header values share one buffer instead of taking an
-// allocation each: the forwarder builds a record for every event.
+// allocation each. (The forwarder builds its records in the same format
+// straight from the events it reads, without a message per event.)
 func NewRecord(topic, key string, msg *message.Message) *kgo.Record {
 	size := len(msg.UUID)
 	for _, v := range msg.Metadata {

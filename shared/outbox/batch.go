@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/eventstore"
@@ -20,9 +20,8 @@ import (
 // cost four goroutine hand-offs and an ack context per event (subscriber,
 // the router's subscriber decorator, its handler loop, a goroutine per
 // message), most of the forwarder's time per event; per batch they cost
-// next to nothing. The routing middleware then decodes the batch into one
-// message per event (the message Watermill would carry for it alone) and
-// picks each one's destination.
+// next to nothing. The routing middleware then decodes the batch into the
+// Kafka record of each event and picks each one's destination.
 //
 // A batch message's payload holds its events' rows one after another, each
 // of the batchColumns columns of forwardedColumns as a uvarint length and
@@ -32,7 +31,7 @@ import (
 const batchColumns = 10
 
 // appendRow appends one row's columns to a batch message's payload.
-func appendRow(payload []byte, cols *[batchColumns]sql.RawBytes) []byte {
+func appendRow[C ~[]byte](payload []byte, cols []C) []byte {
 	for _, c := range cols {
 		payload = binary.AppendUvarint(payload, uint64(len(c)))
 		payload = append(payload, c...)
@@ -40,30 +39,37 @@ func appendRow(payload []byte, cols *[batchColumns]sql.RawBytes) []byte {
 	return payload
 }
 
-// forwardedEvent is one event of a batch: its message, its position in the
-// event store, and where the routing middleware sends it.
+// forwardedEvent is one event of a batch: its Kafka record, its position in
+// the event store, and what the routing and the producer span need.
 type forwardedEvent struct {
-	msg         *message.Message
-	position    eventstore.Position
-	destination Destination
+	// record has the event's key (its stream id), value (its payload) and
+	// headers; the routing middleware sets its topic.
+	record                  *kgo.Record
+	position                eventstore.Position
+	id, eventType, streamID string
+	destination             Destination
 }
-
-// metadataEntries sizes each event's metadata map once: the six entries
-// batchEvents sets and the trace context stored with the event (traceparent,
-// tracestate). Eight entries is also the most a Go map holds in its
-// smallest form.
-const metadataEntries = 6 + 2
 
 var errBadBatch = errors.New("outbox: malformed batch message; was it read by EventsSchemaAdapter?")
 
-// batchEvents decodes a batch message into its events, in commit order. Each
-// event's message has the event id as UUID, the payload as stored, and as
-// metadata the metadata stored with the event (its trace context) and its
-// identity and correlation id.
+// eventHeaders is how many headers every record has besides the metadata
+// stored with its event: the message UUID and the six below.
+const eventHeaders = 1 + 6
+
+// batchEvents decodes a batch message into its events' records, in commit
+// order, in watermill-kafka's format (what kafka.NewRecord makes of the
+// event's Watermill message, and what the consumers read with its
+// DefaultMarshaler): the event id as the message UUID
+// (wkafka.UUIDHeaderKey), the payload as stored as value, the stream id as
+// key, and as headers the metadata stored with the event (its trace
+// context) and its identity and correlation id. No Watermill message or
+// metadata map is made per event: the record is all the forwarder sends,
+// and its key, value and headers are slices of the batch's payload.
 func batchEvents(batch *message.Message) ([]forwardedEvent, error) {
 	data := []byte(batch.Payload)
-	// The text columns become substrings of one copy of the payload rather
-	// than a string each.
+	// The text columns the forwarder reads as strings (the id, type and
+	// stream for the routing and the span, the positions) become
+	// substrings of one copy of the payload rather than a string each.
 	text := string(data)
 	var events []forwardedEvent
 	for at := 0; at < len(data); {
@@ -77,33 +83,53 @@ func batchEvents(batch *message.Message) ([]forwardedEvent, error) {
 			at = cols[i].to
 		}
 		col := func(i int) string { return text[cols[i].from:cols[i].to] }
-		globalPosition, transactionID, streamID, streamVersion, id, eventType, schemaVersion, correlationID :=
-			col(0), col(1), col(2), col(3), col(4), col(5), col(6), col(8)
-		payload, metadata := data[cols[7].from:cols[7].to:cols[7].to], data[cols[9].from:cols[9].to]
-
-		// Not message.NewMessage: that makes the ack channels of a message
-		// the router acknowledges, and an event's message never is (the
-		// batch's is); they were a fifth of the forwarder's time per event.
-		e := forwardedEvent{msg: &message.Message{UUID: id, Payload: payload, Metadata: make(message.Metadata, metadataEntries)}}
+		raw := func(i int) []byte { return data[cols[i].from:cols[i].to:cols[i].to] }
+		e := forwardedEvent{id: col(4), eventType: col(5), streamID: col(2)}
 		var errs [2]error
-		e.position.GlobalPosition, errs[0] = strconv.ParseInt(globalPosition, 10, 64)
-		e.position.TransactionID, errs[1] = strconv.ParseUint(transactionID, 10, 64)
+		e.position.GlobalPosition, errs[0] = strconv.ParseInt(col(0), 10, 64)
+		e.position.TransactionID, errs[1] = strconv.ParseUint(col(1), 10, 64)
 		if err := errors.Join(errs[:]...); err != nil {
-			return nil, fmt.Errorf("outbox: position of event %s: %w", id, err)
+			return nil, fmt.Errorf("outbox: position of event %s: %w", e.id, err)
 		}
-		if err := json.Unmarshal(metadata, &e.msg.Metadata); err != nil {
-			return nil, fmt.Errorf("outbox: metadata of event %s: %w", id, err)
+		var stored map[string]string
+		if metadata := col(9); metadata != "{}" {
+			if err := json.Unmarshal(raw(9), &stored); err != nil {
+				return nil, fmt.Errorf("outbox: metadata of event %s: %w", e.id, err)
+			}
+			if _, ok := stored[wkafka.UUIDHeaderKey]; ok {
+				return nil, fmt.Errorf("outbox: metadata %s of event %s is reserved for the message UUID", wkafka.UUIDHeaderKey, e.id)
+			}
 		}
-		if _, ok := e.msg.Metadata[wkafka.UUIDHeaderKey]; ok {
-			return nil, fmt.Errorf("outbox: metadata %s of event %s is reserved for the message UUID", wkafka.UUIDHeaderKey, id)
+		// Room for a trace context the producer span adds (see
+		// tracing.StartSend) when none was stored.
+		headers := make([]kgo.RecordHeader, 0, eventHeaders+len(stored)+1)
+		headers = append(headers,
+			kgo.RecordHeader{Key: wkafka.UUIDHeaderKey, Value: raw(4)},
+			kgo.RecordHeader{Key: contracts.EventIDKey, Value: raw(4)},
+			kgo.RecordHeader{Key: contracts.EventTypeKey, Value: raw(5)},
+			kgo.RecordHeader{Key: contracts.SchemaVersionKey, Value: raw(6)},
+			kgo.RecordHeader{Key: contracts.StreamIDKey, Value: raw(2)},
+			kgo.RecordHeader{Key: contracts.StreamVersionKey, Value: raw(3)},
+			kgo.RecordHeader{Key: contracts.CorrelationIDKey, Value: raw(8)},
+		)
+		for k, v := range stored {
+			if !identityHeader(k) { // the event's own identity wins, as it always did
+				headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			}
 		}
-		e.msg.Metadata.Set(contracts.EventIDKey, id)
-		e.msg.Metadata.Set(contracts.EventTypeKey, eventType)
-		e.msg.Metadata.Set(contracts.SchemaVersionKey, schemaVersion)
-		e.msg.Metadata.Set(contracts.StreamIDKey, streamID)
-		e.msg.Metadata.Set(contracts.StreamVersionKey, streamVersion)
-		e.msg.Metadata.Set(contracts.CorrelationIDKey, correlationID)
+		e.record = &kgo.Record{Key: raw(2), Value: raw(7), Headers: headers}
 		events = append(events, e)
 	}
 	return events, nil
+}
+
+// identityHeader says whether key is one of the headers batchEvents sets
+// from the event's columns.
+func identityHeader(key string) bool {
+	switch key {
+	case contracts.EventIDKey, contracts.EventTypeKey, contracts.SchemaVersionKey, contracts.StreamIDKey,
+		contracts.StreamVersionKey, contracts.CorrelationIDKey:
+		return true
+	}
+	return false
 }

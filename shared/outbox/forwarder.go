@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
@@ -100,6 +101,7 @@ type Forwarder struct {
 	router     *message.Router
 	subscriber *wsql.Subscriber
 	schema     EventsSchemaAdapter
+	locked     *groupLocked
 	routes     []Route
 	sender     *sender
 	confirmed  *confirmedPosition
@@ -151,13 +153,14 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	}()
 	schema := EventsSchemaAdapter{BatchSize: cfg.BatchSize}
 	ackDeadline := ackDeadline
-	subscriber, err := wsql.NewSubscriber(groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup, stopped: stopped}, wsql.SubscriberConfig{
+	locked := &groupLocked{DB: cfg.DB, group: cfg.ConsumerGroup, stopped: stopped}
+	subscriber, err := wsql.NewSubscriber(locked, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		AckDeadline:    &ackDeadline,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: 100 * time.Millisecond,
 		RetryInterval:  retryInterval,
-		BackoffManager: wake,
+		BackoffManager: releasing{BackoffManager: wake, locked: locked},
 		SchemaAdapter:  schema,
 		OffsetsAdapter: newConfirmedOffsets(confirmed),
 	}, cfg.Logger)
@@ -175,7 +178,7 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, "forwarder", "").AddPrometheusRouterMetrics(router)
 	}
-	f := &Forwarder{router: router, subscriber: subscriber, schema: schema, routes: cfg.Routes, sender: sender, confirmed: confirmed,
+	f := &Forwarder{router: router, subscriber: subscriber, schema: schema, locked: locked, routes: cfg.Routes, sender: sender, confirmed: confirmed,
 		wakeUp: wake, db: cfg.DB, group: cfg.ConsumerGroup, logger: cfg.Logger, refused: make(chan struct{}), stop: stop}
 	handler := router.AddConsumerHandler("forward_events", EventsTopic, subscriber, f.forward)
 	// No retry middleware: a Kafka failure is not the handler's error but
@@ -248,8 +251,9 @@ func (f *Forwarder) forward(batch *message.Message) error {
 			}()
 		}
 		for _, e := range events {
-			_, span := tracing.StartSend(e.msg, e.destination.Topic, e.destination.Key)
-			f.sender.send(e.destination, e.msg, span)
+			span := tracing.StartSend(kafka.HeaderCarrier{Record: e.record},
+				tracing.Send{Topic: e.destination.Topic, Key: e.destination.Key, MessageID: e.id, EventType: e.eventType})
+			f.sender.send(e.record, span)
 		}
 		err := f.sender.flush()
 		if read != nil {
@@ -280,7 +284,7 @@ func (f *Forwarder) forward(batch *message.Message) error {
 
 // readAfter reads and routes the batch after position p within tx.
 func (f *Forwarder) readAfter(ctx context.Context, tx *sql.Tx, p eventstore.Position) ([]forwardedEvent, error) {
-	batch, err := f.schema.readAfter(ctx, tx, p)
+	batch, err := f.schema.readAfter(ctx, tx, f.locked.connOf(tx), p)
 	if err != nil || batch == nil {
 		return nil, err
 	}
@@ -343,6 +347,7 @@ func (f *Forwarder) closeAll() error {
 	f.wakeUp.stop()
 	f.stop()
 	err := errors.Join(f.subscriber.Close(), f.router.Close())
+	f.locked.release()
 	f.sender.close()
 	return err
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 )
 
 // groupLocked is the database as the forwarder's SQL subscriber sees it:
@@ -22,6 +27,11 @@ import (
 // transaction id: the transaction gets one at the offset's UPDATE, just
 // before it commits. A forwarder waiting for the lock holds no id either,
 // and does not poll.
+//
+// Each transaction runs on a connection of its own (a *sql.Conn, held from
+// BeginTx until the subscriber has ended the transaction and asks its
+// backoff manager how long to wait, see releasing), so that the forwarder
+// can read ahead on the same connection through pgx (readAfter).
 type groupLocked struct {
 	*sql.DB
 	group string
@@ -29,12 +39,22 @@ type groupLocked struct {
 	// then, or a standby replica's stop would wait for as long as the
 	// forwarder holding the lock waits for Kafka.
 	stopped context.Context
+
+	mu   sync.Mutex
+	tx   *sql.Tx   // the subscriber's read transaction (it reads one at a time)
+	conn *sql.Conn // tx's connection
 }
 
 // BeginTx begins a transaction that holds the group's lock.
-func (g groupLocked) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
-	tx, err := g.DB.BeginTx(ctx, opts)
+func (g *groupLocked) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	g.release()
+	conn, err := g.DB.Conn(ctx)
 	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
 	// Only the wait is cut short: ctx, the transaction's, must stay as it is
@@ -44,7 +64,46 @@ func (g groupLocked) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx,
 	defer context.AfterFunc(g.stopped, cancel)()
 	if _, err := tx.ExecContext(wait, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "reader_positions/"+g.group); err != nil {
 		_ = tx.Rollback()
+		_ = conn.Close()
 		return nil, fmt.Errorf("outbox: wait for consumer group %s's lock: %w", g.group, err)
 	}
+	g.mu.Lock()
+	g.tx, g.conn = tx, conn
+	g.mu.Unlock()
 	return tx, nil
+}
+
+// connOf returns tx's connection, or nil if tx is not the current one.
+func (g *groupLocked) connOf(tx *sql.Tx) *sql.Conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if tx != g.tx {
+		return nil
+	}
+	return g.conn
+}
+
+// release returns the last transaction's connection to the pool; the
+// transaction has ended by then (Close would wait until it has).
+func (g *groupLocked) release() {
+	g.mu.Lock()
+	conn := g.conn
+	g.tx, g.conn = nil, nil
+	g.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+}
+
+// releasing is the subscriber's backoff manager: the subscriber asks it
+// how long to wait after every read transaction, once the transaction has
+// ended, which is when its connection goes back to the pool.
+type releasing struct {
+	wsql.BackoffManager
+	locked *groupLocked
+}
+
+func (r releasing) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	r.locked.release()
+	return r.BackoffManager.HandleError(logger, noMsg, err)
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/es-outbox/reference/shared/devtools/kafkaconnect"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -82,6 +83,7 @@ func BenchmarkPeers(b *testing.B) {
 	}
 	cluster := testenv.KafkaCluster(b)
 	printEnvironment.Do(func() { printPeersEnvironment(b, len(cluster.Nodes)) })
+	warmUp.Do(func() { warmUpCluster(b, cluster) })
 	relays := append(slices.Clone(peerRelays), relayForwarder100)
 	if v := os.Getenv("BENCH_PEERS_DRAIN_ONLY"); v != "" {
 		relays = strings.Split(v, ",") // a profile of some relays' drain
@@ -648,6 +650,40 @@ func holdTransaction(b *testing.B, wait, hold time.Duration) func() {
 		_ = tx.Rollback(ctx)
 	}()
 	return func() { <-done }
+}
+
+// warmUp warms the cluster up once per test binary (see warmUpCluster).
+var warmUp sync.Once
+
+// warmUpRecords is how many records warmUpCluster produces: about two
+// drains of the backlog.
+const warmUpRecords = 2 * backlog
+
+// warmUpCluster produces records like the backlog's to the peers' topic
+// (which each relay finds recreated, empty) before anything is measured.
+// Brokers just started drain slowly until their JVMs have compiled the
+// produce and replication paths: on a cluster started right before the
+// run, the first 200k drain (the forwarder's, of the first iteration) took
+// 3 to 4 times as long as the same drain once the cluster had taken some
+// load, and the relays after it far less; with the cluster warm, the first
+// iteration's drain was as fast as the next one's.
+func warmUpCluster(b *testing.B, cluster *kafkacluster.Cluster) {
+	producer, err := kafka.NewOrderedProducer(cluster.Brokers(), "bench-warm-up")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer producer.Close()
+	resetTopic(b, cluster)
+	value := []byte(`{"n": 0, "items": [{"sku": "sku-1", "quantity": 1, "unit_price": 100}]}`)
+	records := make([]*kgo.Record, 1000)
+	for sent := 0; sent < warmUpRecords; sent += len(records) {
+		for i := range records {
+			records[i] = &kgo.Record{Topic: peerTopic, Key: []byte("order-" + strconv.Itoa((sent+i)%5000)), Value: value}
+		}
+		if err := producer.ProduceSync(context.Background(), records...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // printEnvironment prints the versions once: go test calls a benchmark

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/es-outbox/reference/shared/contracts"
 )
 
 // Route sends every event whose type starts with EventTypePrefix to Topic.
@@ -59,19 +57,20 @@ func routeBatch(routes []Route, batch *message.Message) ([]forwardedEvent, error
 		return nil, err
 	}
 	for i := range events {
-		if events[i].destination, err = route(routes, events[i].msg); err != nil {
+		e := &events[i]
+		if e.destination, err = route(routes, e.id, e.eventType, e.streamID); err != nil {
 			return nil, err
 		}
+		e.record.Topic = e.destination.Topic
 	}
 	return events, nil
 }
 
-func route(routes []Route, msg *message.Message) (Destination, error) {
-	eventType := msg.Metadata.Get(contracts.EventTypeKey)
+func route(routes []Route, id, eventType, streamID string) (Destination, error) {
 	for _, r := range routes {
 		if strings.HasPrefix(eventType, r.EventTypePrefix) {
-			return Destination{Topic: r.Topic, Key: msg.Metadata.Get(contracts.StreamIDKey)}, nil
+			return Destination{Topic: r.Topic, Key: streamID}, nil
 		}
 	}
-	return Destination{}, fmt.Errorf("outbox: no route for event %s of type %q", msg.UUID, eventType)
+	return Destination{}, fmt.Errorf("outbox: no route for event %s of type %q", id, eventType)
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
@@ -18,8 +17,8 @@ import (
 // Kafka has answered for every event handed over so far. Waiting for each
 // event instead costs one Kafka round trip per event. The producer is
 // kafka.NewOrderedProducer: it keeps each partition in order through broker
-// outages, which per-stream order depends on. Each event goes as
-// kafka.NewRecord (batchEvents refuses metadata that would hide its UUID).
+// outages, which per-stream order depends on. Each event goes as the record
+// batchEvents made of it, in kafka.NewRecord's format.
 type sender struct {
 	client  *kgo.Client
 	pending sync.WaitGroup // events handed over that Kafka has not answered for
@@ -40,10 +39,10 @@ func newSender(brokers []string) (*sender, error) {
 	return &sender{client: client}, nil
 }
 
-// send hands msg to the producer for d; span ends when Kafka answers for it.
-func (s *sender) send(d Destination, msg *message.Message, span trace.Span) {
+// send hands r to the producer; span ends when Kafka answers for it.
+func (s *sender) send(r *kgo.Record, span trace.Span) {
 	s.pending.Add(1)
-	s.client.Produce(context.Background(), kafka.NewRecord(d.Topic, d.Key, msg), func(_ *kgo.Record, err error) {
+	s.client.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
 		tracing.End(span, err)
 		if err != nil {
 			s.mu.Lock()

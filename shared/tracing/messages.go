@@ -7,6 +7,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -17,27 +18,33 @@ import (
 // the global provider hands its spans on to the one set later.
 var messageTracer = otel.Tracer("github.com/es-outbox/reference/shared/tracing")
 
-// StartSend starts the producer span of sending msg to a Kafka topic, as a
-// child of the trace stored with the event, and puts the span's context in
-// the message's metadata, so the consumer's span is a child of this one. The
-// forwarder calls it for every event, so the attributes are built only for a
-// span that records (so samplers do not see them): without a tracer provider,
-// or in a trace not sampled, the span then costs little.
-func StartSend(msg *message.Message, topic, key string) (context.Context, trace.Span) {
-	ctx, span := messageTracer.Start(ExtractTrace(msg.Context(), msg), "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+// Send is what a producer span sends: a message to a Kafka topic.
+type Send struct {
+	Topic, Key, MessageID, EventType string
+}
+
+// StartSend starts the producer span of sending a message, as a child of
+// the trace context in carrier (the message's headers, holding the trace
+// context stored with the event), and puts the span's context in carrier,
+// so the consumer's span is a child of this one. The forwarder calls it for
+// every event, so the attributes are built only for a span that records
+// (so samplers do not see them): without a tracer provider, or in a trace
+// not sampled, the span then costs little.
+func StartSend(carrier propagation.TextMapCarrier, s Send) trace.Span {
+	ctx, span := messageTracer.Start(traceContext.Extract(context.Background(), carrier), "send "+s.Topic, trace.WithSpanKind(trace.SpanKindProducer))
 	if span.IsRecording() {
 		span.SetAttributes(
 			semconv.MessagingSystemKafka,
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingOperationName("send"),
-			semconv.MessagingDestinationName(topic),
-			semconv.MessagingKafkaMessageKey(key),
-			semconv.MessagingMessageID(msg.UUID),
-			attribute.String("event.type", msg.Metadata.Get(contracts.EventTypeKey)),
+			semconv.MessagingDestinationName(s.Topic),
+			semconv.MessagingKafkaMessageKey(s.Key),
+			semconv.MessagingMessageID(s.MessageID),
+			attribute.String("event.type", s.EventType),
 		)
 	}
-	InjectTrace(ctx, msg.Metadata)
-	return ctx, span
+	traceContext.Inject(ctx, carrier)
+	return span
 }
 
 // KafkaOrigin is where a consumed message came from.
