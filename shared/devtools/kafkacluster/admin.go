@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // admin is a short-lived admin client on the running nodes.
@@ -120,13 +121,52 @@ func (c *Cluster) CreateTopics(ctx context.Context, partitions int32, topics ...
 	}
 	for {
 		details, err := adm.ListTopics(ctx, topics...)
-		if err == nil && ledBy(details, topics, replicas) {
+		if err == nil && ledBy(details, topics, replicas) && c.knownEverywhere(ctx, topics, replicas) {
 			return nil
 		}
 		if err := pause(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("kafkacluster: topics without a leader: %w", err)
 		}
 	}
+}
+
+// knownEverywhere reports whether every running node's own metadata shows
+// the topics led and replicated. A topic created through one broker reaches
+// the others' metadata a moment later, and a client asking one of those
+// meanwhile is told the topic is not there (UNKNOWN_TOPIC_OR_PARTITION).
+func (c *Cluster) knownEverywhere(ctx context.Context, topics []string, replicas int16) bool {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	for _, n := range c.Nodes {
+		if !c.Running(n.ID) {
+			continue
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+		if err != nil {
+			return false
+		}
+		resp, err := cl.SeedBrokers()[0].Request(ctx, req) // this node, not any
+		cl.Close()
+		if err != nil {
+			return false
+		}
+		details := kadm.TopicDetails{}
+		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+			d := kadm.TopicDetail{Topic: *t.Topic, Err: kerr.ErrorForCode(t.ErrorCode), Partitions: kadm.PartitionDetails{}}
+			for _, p := range t.Partitions {
+				d.Partitions[p.Partition] = kadm.PartitionDetail{Topic: *t.Topic, Partition: p.Partition, Leader: p.Leader, ISR: p.ISR, Replicas: p.Replicas}
+			}
+			details[*t.Topic] = d
+		}
+		if !ledBy(details, topics, replicas) {
+			return false
+		}
+	}
+	return true
 }
 
 // ledBy reports whether every topic exists and each of its partitions has a
