@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
 	"github.com/es-outbox/reference/shared/kafka"
@@ -229,8 +231,7 @@ func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer *kgo.Client, g
 		}
 		records := make([]*kgo.Record, len(events))
 		for i, e := range events {
-			records[i] = &kgo.Record{Topic: topic, Key: []byte(e.StreamID), Value: e.Payload,
-				Headers: []kgo.RecordHeader{{Key: "event_id", Value: []byte(e.ID)}}}
+			records[i] = &kgo.Record{Topic: topic, Key: []byte(e.StreamID), Value: e.Payload, Headers: rawHeaders(e)}
 		}
 		if err := producer.ProduceSync(ctx, records...).FirstErr(); err != nil {
 			return err
@@ -242,6 +243,25 @@ func relayBatch(ctx context.Context, pool *pgxpool.Pool, producer *kgo.Client, g
 		return err
 	})
 	return n, err
+}
+
+// rawHeaders are the headers the forwarder gives a record (see batchEvents),
+// those the services' consumers read: the raw relay puts the same records
+// into Kafka, so that it does the same work.
+func rawHeaders(e eventstore.RecordedEvent) []kgo.RecordHeader {
+	headers := []kgo.RecordHeader{
+		{Key: wkafka.UUIDHeaderKey, Value: []byte(e.ID)},
+		{Key: contracts.EventIDKey, Value: []byte(e.ID)},
+		{Key: contracts.EventTypeKey, Value: []byte(e.Type)},
+		{Key: contracts.SchemaVersionKey, Value: strconv.AppendInt(nil, int64(e.SchemaVersion), 10)},
+		{Key: contracts.StreamIDKey, Value: []byte(e.StreamID)},
+		{Key: contracts.StreamVersionKey, Value: strconv.AppendInt(nil, e.StreamVersion, 10)},
+		{Key: contracts.CorrelationIDKey, Value: []byte(e.CorrelationID)},
+	}
+	for k, v := range e.Metadata {
+		headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return headers
 }
 
 func waitForOffset(b *testing.B, pool *pgxpool.Pool, group string, want int64) {
@@ -285,13 +305,15 @@ func appendMeasured(pool *pgxpool.Pool, prefix string) func(ctx context.Context,
 }
 
 // measureLatencyOf calls write (which commits one event and returns its id)
-// rate times per second for seconds, from rate/250 goroutines (1 to 32:
-// one writer cannot commit 2,000 transactions a second here, several share
-// the server's WAL flushes), and reads topic from its end meanwhile. Writers
-// slower than rate stop after twice the time. It returns the time from each
-// commit to the record being readable, in ms, for the events committed
-// after the first second, how many events were written, and how many of those
-// were still missing from Kafka 10 s after the last commit.
+// rate times per second for seconds, and reads topic from its end
+// meanwhile. The load is open: the appends are due at fixed times, and up
+// to latencyWriters of them run at once (one writer cannot commit 2,000
+// transactions a second here; several share the server's WAL flushes), so
+// a slow commit delays no later append. Appends not started within twice
+// the time are not made. It returns the time from each commit to the
+// record being readable, in ms, for the events committed after the first
+// second, how many events were written, and how many of those were still
+// missing from Kafka 10 s after the last commit.
 func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, seconds int, write func(ctx context.Context, i int) (string, error)) (latencies []float64, written, missing int) {
 	b.Helper()
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchMaxWait(10*time.Millisecond))
@@ -319,16 +341,22 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 		writers   sync.WaitGroup
 	)
 	total := rate * seconds
-	workers := min(32, max(1, rate/250))
 	start := time.Now()
 	writing, stopWriting := context.WithTimeout(ctx, 2*time.Duration(seconds)*time.Second)
 	defer stopWriting()
-	for w := range workers {
+	due := make(chan int, total)
+	go func() {
+		defer close(due)
+		for i := range total {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			due <- i
+		}
+	}()
+	for range latencyWriters {
 		writers.Add(1)
 		go func() {
 			defer writers.Done()
-			for i := w; i < total; i += workers {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			for i := range due {
 				if writing.Err() != nil {
 					return
 				}
@@ -390,6 +418,11 @@ func measureLatencyOf(b testing.TB, brokers []string, topic string, rate, second
 // everyOneIn reports whether the key of every item is in m. Counting is not
 // enough: a write cancelled at the writers' deadline may still commit, and its
 // record then arrives without being among the committed ones.
+// latencyWriters is how many appends measureLatencyOf makes at once at
+// most: as many as the peer benchmarks' writers have connections (a
+// smaller pool makes the rest wait for one).
+const latencyWriters = 32
+
 func everyOneIn[T any, V any](m map[string]V, items []T, key func(T) string) bool {
 	if len(m) < len(items) {
 		return false

@@ -45,6 +45,7 @@ import (
 	"github.com/es-outbox/reference/shared/devtools/kafkaconnect"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/outbox"
 	"github.com/es-outbox/reference/shared/postgres"
 )
@@ -59,6 +60,9 @@ const (
 	// (FORWARDER_BATCH_SIZE=100, the default until 2026-12-01), in the
 	// drain of 200k only: what the batch size does to a drain.
 	relayForwarder100 = "forwarder100"
+	// relayKafka is no relay: records produced straight to the topic, the
+	// latency every relay adds to.
+	relayKafka = "kafka"
 )
 
 var peerRelays = []string{relayForwarder, relayDebezium, relayWatermill, relayRaw}
@@ -104,6 +108,7 @@ func BenchmarkPeers(b *testing.B) {
 		for _, relay := range peerRelays {
 			latencyPhase(b, cluster, relay, m)
 		}
+		kafkaAlonePhase(b, cluster, m)
 		m.report(b)
 	}
 }
@@ -214,6 +219,13 @@ func latencyPhase(b *testing.B, cluster *kafkacluster.Cluster, relay string, m m
 	hold()
 	m.set(relay, "held_tx_max_ms", slices.Max(append(latencies, 0)))
 	m.set(relay, "held_tx_missing_events", float64(missing))
+	latencyAtRates(b, brokers, relay, write, m)
+}
+
+// latencyAtRates measures the latency of what write appends at 2,000 and
+// then 10,000 events/s, and what rate the writers achieved, unless relay
+// falls behind at the first.
+func latencyAtRates(b *testing.B, brokers []string, relay string, write func(ctx context.Context, i int) (string, error), m metrics) {
 	for _, rate := range []int{2000, 10000} {
 		name := fmt.Sprintf("%dk", rate/1000)
 		start := time.Now()
@@ -233,6 +245,31 @@ func latencyPhase(b *testing.B, cluster *kafkacluster.Cluster, relay string, m m
 		m.set(relay, "p99_"+name+"_ms", testenv.Percentile(latencies, 99))
 		m.set(relay, "max_"+name+"_ms", slices.Max(latencies))
 	}
+}
+
+// kafkaAlonePhase measures the floor of every relay's commit-to-Kafka
+// latency: records produced straight to the topic at the same rates, by the
+// forwarder's producer (kafka.NewOrderedProducer: acks from all in-sync
+// replicas), with no database and no relay, from the produce call to the
+// record being readable.
+func kafkaAlonePhase(b *testing.B, cluster *kafkacluster.Cluster, m metrics) {
+	resetTopic(b, cluster)
+	producer, err := kafka.NewOrderedProducer(cluster.Brokers(), "kafka-alone")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer producer.Close()
+	produce := func(ctx context.Context, _ int) (string, error) {
+		id := uuid.NewString()
+		producer.Produce(ctx, &kgo.Record{Topic: peerTopic, Key: []byte("measured-" + id), Value: []byte(`{}`),
+			Headers: []kgo.RecordHeader{{Key: "event_id", Value: []byte(id)}}}, func(_ *kgo.Record, err error) {
+			if err != nil && ctx.Err() == nil {
+				b.Error(err)
+			}
+		})
+		return id, nil
+	}
+	latencyAtRates(b, cluster.Brokers(), relayKafka, produce, m)
 }
 
 // relayProcess is a running relay: its process, for CPU and memory, and

@@ -21,6 +21,7 @@ var peerRelays = []struct{ name, heading string }{
 	{"debezium", "Debezium outbox router"},
 	{"watermill", "Watermill stock forwarder"},
 	{"raw", "Raw relay"},
+	{"kafka", "Kafka alone, no relay (produce to readable)"},
 }
 
 // peerMetrics are the rows, in order, with their labels; a metric not
