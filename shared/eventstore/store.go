@@ -25,9 +25,12 @@ var migrationFiles embed.FS
 // Migrations creates and evolves the events table and the readers' positions.
 var Migrations = postgres.NewMigration(migrationFiles, "migrations", "eventstore_schema_version")
 
-// NotifyChannel is the PostgreSQL channel every append notifies when its
+// NotifyChannel is the PostgreSQL channel an append notifies when its
 // transaction commits (a trigger from the migrations): readers LISTEN on it
-// to read new events at once instead of polling tightly.
+// to read new events at once instead of polling tightly. An append made
+// while another one that notifies is still in progress does not notify
+// (migrations/00004 says why): readers poll for a while after each
+// notification, which finds it.
 const NotifyChannel = "events"
 
 // ErrVersionConflict means the stream was not at the expected version: another

@@ -216,3 +216,69 @@ func TestAppendOnAPoolIsAllOrNothing(t *testing.T) {
 		t.Errorf("after the failed append, Load(s-2) = %v, want ErrStreamNotFound: its first event was kept", err)
 	}
 }
+
+// An append notifies NotifyChannel when it commits, unless another append
+// that notifies is still in progress (see migrations/00004): then it
+// commits without a notification, and the other's wakes the readers.
+func TestAppendsNotifyOneAtATime(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.Background())
+	if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		t.Helper()
+		n, err := listener.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Payload
+	}
+	// A marker between two commits: PostgreSQL delivers notifications in
+	// commit order, so what arrives before it was notified before it.
+	marker := func(payload string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, eventstore.NotifyChannel, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := eventstore.Append(ctx, pool, "alone", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	marker("after alone")
+	if got := next(); got != "" {
+		t.Fatalf("first notification %q, want the lone append's", got)
+	}
+	if got := next(); got != "after alone" {
+		t.Fatalf("then %q, want the marker", got)
+	}
+
+	held, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(context.Background())
+	if err := eventstore.Append(ctx, held, "held", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.Append(ctx, pool, "beside", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	marker("after beside")
+	if err := held.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "after beside" {
+		t.Fatalf("first notification %q, want the marker: the append beside the held one notified", got)
+	}
+	if got := next(); got != "" {
+		t.Fatalf("then %q, want the held append's notification at its commit", got)
+	}
+}
