@@ -93,6 +93,18 @@ func BenchmarkPeers(b *testing.B) {
 	}
 	for range b.N {
 		m := metrics{}
+		if v := os.Getenv("BENCH_PEERS_LATENCY_ONLY"); v != "" {
+			// The latency phases of some relays (kafka: Kafka alone).
+			for _, relay := range strings.Split(v, ",") {
+				if relay == relayKafka {
+					kafkaAlonePhase(b, cluster, m)
+				} else {
+					latencyPhase(b, cluster, relay, m)
+				}
+			}
+			m.report(b)
+			continue
+		}
 		drain := drainPhase(b, cluster, peerBacklog(b), relays, m, true)
 		if len(relays) != len(peerRelays)+1 {
 			m.report(b)
@@ -273,6 +285,10 @@ func kafkaAlonePhase(b *testing.B, cluster *kafkacluster.Cluster, m metrics) {
 		})
 		return id, nil
 	}
+	// What a relay's phase does on its new topic before the rates: a second
+	// at 100/s, 6 s at 200/s.
+	measureLatencyOf(b, cluster.Brokers(), peerTopic, 100, 1, produce)
+	measureLatencyOf(b, cluster.Brokers(), peerTopic, 200, 6, produce)
 	latencyAtRates(b, cluster.Brokers(), relayKafka, produce, m)
 }
 
