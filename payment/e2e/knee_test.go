@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/es-outbox/reference/shared/contracts"
@@ -52,6 +55,15 @@ const kneeStep = 5 * time.Second
 // server has pg_stat_statements loaded, the statements of the step with
 // their calls per order (DIR/statements-RATE.txt).
 //
+// With PLACE_TO_PAID_REPLICAS=N it runs N replicas of each service (as a
+// deployment would: the order replicas share the forwarder's and the
+// projector's work by their locks, the payment replicas and the order
+// replicas each split their topic's partitions in their consumer group),
+// places the orders on the order replicas in turn, waits until both
+// consumer groups have N members before the first step, and reports the
+// CPU per order of all the replicas of a service together and the highest
+// peak RSS of any of them. The profiles are then the first replica's.
+//
 //	go test -run '^$' -bench PlaceToPaidKnee -benchtime 1x -count 3 ./payment/e2e/
 func BenchmarkPlaceToPaidKnee(b *testing.B) {
 	profileDir := os.Getenv("PLACE_TO_PAID_PROFILE")
@@ -62,10 +74,26 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		}
 		orderProfiles, paymentProfiles = freeAddr(b), freeAddr(b)
 	}
+	replicas := 1
+	if v := os.Getenv("PLACE_TO_PAID_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("PLACE_TO_PAID_REPLICAS=%q: want a number of replicas, 1 or more", v)
+		}
+		replicas = n
+	}
 	for range b.N {
-		s := newSystem(b)
-		s.order, s.orderURL = s.runOrder(b, "PPROF_ADDR="+orderProfiles)
-		s.payment = s.runPayment(b, "PPROF_ADDR="+paymentProfiles)
+		s := &kneeSystem{system: newSystem(b)}
+		for i := range replicas {
+			orderEnv, paymentEnv := "PPROF_ADDR=", "PPROF_ADDR="
+			if i == 0 {
+				orderEnv, paymentEnv = orderEnv+orderProfiles, paymentEnv+paymentProfiles
+			}
+			order, url := s.runOrder(b, orderEnv)
+			s.orders, s.orderURLs = append(s.orders, order), append(s.orderURLs, url)
+			s.payments = append(s.payments, s.runPayment(b, paymentEnv))
+		}
+		s.order, s.orderURL, s.payment = s.orders[0], s.orderURLs[0], s.payments[0]
 		ctx := context.Background()
 		// The server's statistics; pg_stat_statements, where loaded, is
 		// in its postgres database.
@@ -81,6 +109,7 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.waitForStatus(b, first, "paid")
+		waitForMembers(b, s.brokers, replicas, contracts.PaymentGroup, contracts.OrderGroup)
 		var knee, lowest *kneeStepResult
 		for _, rate := range kneeRates {
 			var profiles errgroup.Group
@@ -134,9 +163,65 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		b.ReportMetric(knee.writeCommits, "pg_write_commits/order")
 		b.ReportMetric(knee.commits*float64(knee.rate), "pg_commits/s")
 		b.ReportMetric(commitRate, "baseline_pg_commits/s")
-		reportPeakRSS(b, s.order, "order_peak_rss_MiB")
-		reportPeakRSS(b, s.payment, "payment_peak_rss_MiB")
+		b.ReportMetric(float64(replicas), "replicas")
+		b.ReportMetric(peakRSS(b, s.orders), "order_peak_rss_MiB")
+		b.ReportMetric(peakRSS(b, s.payments), "payment_peak_rss_MiB")
 	}
+}
+
+// kneeSystem is the system BenchmarkPlaceToPaidKnee runs: one or more
+// replicas of each service (the first also as system's order and payment).
+type kneeSystem struct {
+	*system
+	orders, payments []*testenv.Process
+	orderURLs        []string
+}
+
+// cpuTimes is the CPU the processes have used together.
+func cpuTimes(b *testing.B, ps []*testenv.Process) time.Duration {
+	var sum time.Duration
+	for _, p := range ps {
+		sum += cpuTime(b, p)
+	}
+	return sum
+}
+
+// peakRSS is the highest peak RSS of the processes, in MiB.
+func peakRSS(b *testing.B, ps []*testenv.Process) float64 {
+	var peak float64
+	for _, p := range ps {
+		rss, err := p.PeakRSS()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, rss)
+	}
+	return peak
+}
+
+// waitForMembers waits until each consumer group has n members, settled:
+// until then a replica that joins late takes partitions from another in
+// the middle of a step.
+func waitForMembers(b *testing.B, brokers []string, n int, groups ...string) {
+	b.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	adm := kadm.NewClient(client)
+	testenv.Eventually(b, time.Minute, fmt.Sprintf("%d members in each of the groups %v", n, groups), func() bool {
+		described, err := adm.DescribeGroups(context.Background(), groups...)
+		if err != nil {
+			return false
+		}
+		for _, g := range groups {
+			if d := described[g]; d.Err != nil || d.State != "Stable" || len(d.Members) != n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // kneeStepResult is what one offered rate gave.
@@ -157,9 +242,10 @@ type kneeStepResult struct {
 	commits, writeCommits float64
 }
 
-// offer places orders at rate for kneeStep and waits until every one is
-// paid (a minute at most: a rate that leaves more behind is not held).
-func (s *system) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepResult, error) {
+// offer places orders at rate for kneeStep, on the order replicas in turn,
+// and waits until every one is paid (a minute at most: a rate that leaves
+// more behind is not held).
+func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepResult, error) {
 	ctx := context.Background()
 	r := kneeStepResult{rate: rate, orders: rate * int(kneeStep/time.Second)}
 	var from int64
@@ -167,9 +253,9 @@ func (s *system) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepRe
 		return r, err
 	}
 	commits0, xid0 := s.commits(b, server)
-	orderCPU, paymentCPU := cpuTime(b, s.order), cpuTime(b, s.payment)
+	orderCPU, paymentCPU := cpuTimes(b, s.orders), cpuTimes(b, s.payments)
 	started := time.Now()
-	if err := s.placeAt(rate, r.orders); err != nil {
+	if err := s.placeOn(s.orderURLs, rate, r.orders); err != nil {
 		return r, err
 	}
 	r.placedRate = float64(r.orders) / time.Since(started).Seconds()
@@ -184,8 +270,8 @@ func (s *system) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepRe
 			return r, fmt.Errorf("%d of %d orders paid after a minute", paid(), r.orders)
 		}
 	}
-	r.orderCPU = float64((cpuTime(b, s.order) - orderCPU).Microseconds()) / 1000 / float64(r.orders)
-	r.paymentCPU = float64((cpuTime(b, s.payment) - paymentCPU).Microseconds()) / 1000 / float64(r.orders)
+	r.orderCPU = float64((cpuTimes(b, s.orders) - orderCPU).Microseconds()) / 1000 / float64(r.orders)
+	r.paymentCPU = float64((cpuTimes(b, s.payments) - paymentCPU).Microseconds()) / 1000 / float64(r.orders)
 	commits1, xid1 := s.commits(b, server)
 	r.commits, r.writeCommits = float64(commits1-commits0)/float64(r.orders), float64(xid1-xid0)/float64(r.orders)
 	err := s.orderPool.QueryRow(ctx, `

@@ -121,13 +121,18 @@ var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 // placeAt places n orders, rate a second, each from a goroutine of its own,
 // and returns once all have answered.
 func (s *system) placeAt(rate, n int) error {
+	return s.placeOn([]string{s.orderURL}, rate, n)
+}
+
+// placeOn is placeAt on the order replicas at urls, in turn.
+func (s *system) placeOn(urls []string, rate, n int) error {
 	var posts errgroup.Group
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
-	for range n {
+	for i := range n {
 		<-tick.C
 		posts.Go(func() error {
-			_, err := s.post(4_500)
+			_, err := postTo(urls[i%len(urls)], 4_500)
 			return err
 		})
 	}
@@ -136,7 +141,12 @@ func (s *system) placeAt(rate, n int) error {
 
 // post is place for any goroutine: it returns what went wrong.
 func (s *system) post(unitPrice int64) (string, error) {
-	req, _ := http.NewRequest(http.MethodPost, s.orderURL+"/v1/orders", strings.NewReader(fmt.Sprintf(
+	return postTo(s.orderURL, unitPrice)
+}
+
+// postTo is post to the order replica at url.
+func postTo(url string, unitPrice int64) (string, error) {
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/orders", strings.NewReader(fmt.Sprintf(
 		`{"customer_id":"c-7","currency":"EUR","items":[{"sku":"book","quantity":1,"unit_price":%d}]}`, unitPrice)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Correlation-ID", "e2e-"+strconv.FormatInt(unitPrice, 10))

@@ -7,11 +7,15 @@
 //	chaos [--kafka dev|apache] [--orders 300] [--interval 50ms] [--order-kills 4]
 //	      [--payment-kills 4] [--broker-stops 2] [--broker-downtime 5s]
 //	      [--rolling-restarts 1] [--majority-outages 1] [--restart-postgres] [--seed N]
+//	      [--cluster DIR]
 //
 // With --kafka apache it runs on a real 3-node Apache Kafka cluster (started
 // in its work directory with package kafkacluster; needs Java and Maven),
 // where a broker stop kills the leader of a partition, and adds rolling
-// restarts and outages of two of the three nodes.
+// restarts and outages of two of the three nodes. With --cluster it runs on
+// the cluster already running in DIR (`kafkacluster up --dir DIR`, on ports
+// of your choosing) instead: its topics and consumer groups are deleted and
+// the topics created anew first, and it is left running.
 package main
 
 import (
@@ -27,6 +31,8 @@ import (
 
 	"github.com/es-outbox/reference/shared/cli"
 	"github.com/es-outbox/reference/shared/devtools/chaos"
+	"github.com/es-outbox/reference/shared/devtools/devkafka"
+	"github.com/es-outbox/reference/shared/devtools/kafkacluster"
 	"github.com/es-outbox/reference/shared/devtools/testenv"
 )
 
@@ -55,9 +61,19 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.QuiesceTimeout, "quiesce-timeout", 2*time.Minute, "how long to wait for every order to settle")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "the services' LOG_LEVEL (debug adds Sarama's log of group joins and claims)")
 	fs.Int64Var(&cfg.Seed, "seed", time.Now().UnixNano(), "seed of the fault schedule")
+	clusterDir := fs.String("cluster", "", "run on the 3-node Apache Kafka cluster running in this directory (kafkacluster up --dir); implies --kafka apache; its topics are reset")
 	keep := fs.Bool("keep", false, "keep the work directory (logs, broker data) after a successful run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *clusterDir != "" {
+		c, err := openCluster(ctx, *clusterDir)
+		if err != nil {
+			return err
+		}
+		cfg.Cluster, cfg.Kafka = c, chaos.Apache
 	}
 	if cfg.Kafka != chaos.DevKafka && cfg.Kafka != chaos.Apache {
 		return fmt.Errorf("--kafka %q: want %s or %s", cfg.Kafka, chaos.DevKafka, chaos.Apache)
@@ -82,8 +98,6 @@ func run(args []string) error {
 	}
 	fmt.Printf("chaos: seed %d, %d orders every %s, Kafka: %s\n", cfg.Seed, cfg.Orders, cfg.Interval, cfg.Kafka)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	report, err := chaos.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, dir)
@@ -111,4 +125,23 @@ func build(dir string) (chaos.Binaries, error) {
 	return chaos.Binaries{
 		Order: filepath.Join(dir, "order"), Payment: filepath.Join(dir, "payment"), DevKafka: filepath.Join(dir, "devkafka"),
 	}, nil
+}
+
+// openCluster opens the running cluster in dir and gives it the project's
+// topics, empty, and no consumer group: what the run checks is then only
+// what it produced.
+func openCluster(ctx context.Context, dir string) (*kafkacluster.Cluster, error) {
+	c, err := kafkacluster.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := c.WaitHealthy(ctx); err != nil {
+		return nil, fmt.Errorf("--cluster %s: %w", dir, err)
+	}
+	if err := c.ResetTopics(ctx, 4, devkafka.Topics...); err != nil {
+		return nil, fmt.Errorf("--cluster %s: %w", dir, err)
+	}
+	return c, nil
 }
