@@ -729,7 +729,9 @@ func warmUpCluster(b *testing.B, cluster *kafkacluster.Cluster) {
 	for round := 1; round <= warmUpRounds; round++ {
 		rate := drainPhase(b, cluster, backlog, []string{relayForwarder, relayRaw}, metrics{}, false)[relayForwarder]
 		b.Logf("warm-up %d: the forwarder drained %.0f events/s", round, rate)
-		if flat = flat + 1; round == 1 || rate >= previous*1.1 {
+		if round > 1 && rate < previous*1.1 {
+			flat++
+		} else {
 			flat = 0
 		}
 		if flat == 2 {
