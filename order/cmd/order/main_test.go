@@ -114,8 +114,15 @@ func TestReplayRebuildsAndProjectionsShowsLagAndErrors(t *testing.T) {
 	if err := eventstore.Append(context.Background(), pool, adapters.StreamID(ids[1]), 1, eventstore.Context{}, shipped); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 60*time.Second, "the skipped event listed", func() bool {
-		return strings.Contains(projectionLine(t, runOK(t, "projections"), "order_daily_stats"), "order.OrderShipped")
+	// Each projection reads on its own: wait until every one lists it.
+	testenv.Eventually(t, 60*time.Second, "the skipped event listed by every projection", func() bool {
+		listing := runOK(t, "projections")
+		for _, p := range projections.Names() {
+			if !strings.Contains(projectionLine(t, listing, p), "order.OrderShipped") {
+				return false
+			}
+		}
+		return true
 	})
 	for _, p := range projections.Names() {
 		line := projectionLine(t, runOK(t, "projections"), p)
