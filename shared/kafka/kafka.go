@@ -85,7 +85,7 @@ func NewOrderedProducer(brokers []string, clientID string, opts ...kgo.Opt) (*kg
 		kgo.ClientID(clientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(Partitioner),
-		kgo.ProducerLinger(0), // the forwarder hands over whole batches: send at once
+		kgo.ProducerLinger(0), // send at once (the forwarder's sender holds its batches until it flushes them)
 	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer for %s: %w", strings.Join(brokers, ","), err)

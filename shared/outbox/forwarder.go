@@ -167,7 +167,7 @@ func NewForwarder(cfg ForwarderConfig) (_ *Forwarder, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: SQL subscriber: %w", err)
 	}
-	sender, err := newSender(cfg.Brokers)
+	sender, err := newSender(cfg.Brokers, cfg.BatchSize)
 	if err != nil {
 		return nil, err
 	}

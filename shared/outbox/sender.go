@@ -12,10 +12,16 @@ import (
 	"github.com/es-outbox/reference/shared/tracing"
 )
 
-// sender hands events to a Kafka producer without waiting for Kafka, so
-// that the producer batches them, and lets the forwarder wait (flush) until
-// Kafka has answered for every event handed over so far. Waiting for each
-// event instead costs one Kafka round trip per event. The producer is
+// sender hands events to a Kafka producer without waiting for Kafka, and
+// lets the forwarder send them all and wait (flush) until Kafka has
+// answered for every event handed over so far. Waiting for each event
+// instead costs one Kafka round trip per event. The producer holds what it
+// is handed until the flush (kgo.ManualFlushing), so that a batch goes out
+// as one produce request per broker. Without that (no linger) it sent the
+// first events of a batch at once and the rest as they came, in up to five
+// requests per broker; on 2 cores shared with three brokers each request
+// costs every replica CPU, and the batch waits for the slowest (measured
+// in docs/benchmarks.md, "One request per batch"). The producer is
 // kafka.NewOrderedProducer: it keeps each partition in order through broker
 // outages, which per-stream order depends on. Each event goes as the record
 // batchEvents made of it, in kafka.NewRecord's format.
@@ -27,12 +33,22 @@ type sender struct {
 	failure error // the first send that failed since the last flush
 }
 
-// producerOptions override the producer's settings; only benchmarks set
-// them (export_test.go), to measure other settings beside the chosen ones.
+// producerOptions, if not nil, replace the sender's own settings (manual
+// flushing, room for one batch) on top of kafka.NewOrderedProducer's; only
+// benchmarks set them (export_test.go), to measure other settings beside
+// the chosen ones.
 var producerOptions []kgo.Opt
 
-func newSender(brokers []string) (*sender, error) {
-	client, err := kafka.NewOrderedProducer(brokers, "forwarder", producerOptions...)
+// newSender makes a sender for batches of up to batchSize events.
+func newSender(brokers []string, batchSize int) (*sender, error) {
+	opts := producerOptions
+	if opts == nil {
+		// One batch at a time is in the producer (see Forwarder.forward):
+		// room for more would only matter if that changed, and then a
+		// refused send (kgo.ErrMaxBuffered) says so.
+		opts = []kgo.Opt{kgo.ManualFlushing(), kgo.MaxBufferedRecords(batchSize)}
+	}
+	client, err := kafka.NewOrderedProducer(brokers, "forwarder", opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +71,13 @@ func (s *sender) send(r *kgo.Record, span trace.Span) {
 	})
 }
 
-// flush waits until Kafka has answered for every event sent, and returns the
-// first failure since the last flush. The producer retries until Kafka
-// takes each record, so during a broker outage this waits for the broker
-// (abort ends the wait).
+// flush sends every event handed over and waits until Kafka has answered
+// for each, and returns the first failure since the last flush. The
+// producer retries until Kafka takes each record, so during a broker
+// outage this waits for the broker (abort ends the wait).
 func (s *sender) flush() error {
-	s.pending.Wait()
+	_ = s.client.Flush(context.Background()) // it ends with the records, failed or not
+	s.pending.Wait()                         // and every answer has been seen
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.failure
