@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -66,12 +67,24 @@ func Database(t testing.TB, migrations ...postgres.Migration) (pool *pgxpool.Poo
 // kafkacluster started (`task test-kafka`), that real Apache Kafka
 // cluster with the project's topics deleted and created anew, held for this
 // test alone until it ends (see KafkaCluster).
+//
+// The development broker's topics have 4 partitions, or as many as
+// TEST_KAFKA_PARTITIONS says: the benchmarks measure with more, so that each
+// of several replicas of a consumer keeps as many partitions as one alone.
 func Kafka(t testing.TB) []string {
 	t.Helper()
 	if os.Getenv("TEST_KAFKA_CLUSTER") != "" {
 		return KafkaCluster(t).Brokers()
 	}
-	broker, err := devkafka.Start(devkafka.Config{Partitions: 4, Topics: devkafka.Topics})
+	partitions := int32(4)
+	if v := os.Getenv("TEST_KAFKA_PARTITIONS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 {
+			t.Fatalf("testenv: TEST_KAFKA_PARTITIONS=%q: want a number of partitions, 1 or more", v)
+		}
+		partitions = int32(n)
+	}
+	broker, err := devkafka.Start(devkafka.Config{Partitions: partitions, Topics: devkafka.Topics})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
