@@ -21,7 +21,8 @@ import (
 // first events of a batch at once and the rest as they came, in up to five
 // requests per broker; on 2 cores shared with three brokers each request
 // costs every replica CPU, and the batch waits for the slowest (measured
-// in docs/benchmarks.md, "One request per batch"). The producer is
+// in docs/benchmarks.md, "The forwarder's producer: one request per
+// batch"). The producer is
 // kafka.NewOrderedProducer: it keeps each partition in order through broker
 // outages, which per-stream order depends on. Each event goes as the record
 // batchEvents made of it, in kafka.NewRecord's format.
