@@ -27,6 +27,8 @@ var producerSettings = []struct {
 	opts []kgo.Opt
 }{
 	{"batch_per_request", nil},
+	// Any option replaces the sender's own; linger 0 is already
+	// kafka.NewOrderedProducer's, so this is that producer as it is.
 	{"as_handed_over", []kgo.Opt{kgo.ProducerLinger(0)}},
 }
 
