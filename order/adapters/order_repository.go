@@ -20,20 +20,31 @@ var ErrOrderExists = errors.New("order already exists")
 
 // OrderRepository stores each order as the event stream "order-<id>".
 type OrderRepository struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	appends *eventstore.GroupCommit
 }
 
-// NewOrderRepository returns a repository on the event store in pool.
-func NewOrderRepository(pool *pgxpool.Pool) *OrderRepository {
-	return &OrderRepository{pool: pool}
+// NewOrderRepository returns a repository on the event store in pool. With
+// appends, the orders added at the same time are stored with one statement
+// (see Add); nil stores each alone.
+func NewOrderRepository(pool *pgxpool.Pool, appends *eventstore.GroupCommit) *OrderRepository {
+	return &OrderRepository{pool: pool, appends: appends}
 }
 
 // StreamID is the event stream of an order; also its Kafka partition key.
 func StreamID(orderID string) string { return "order-" + orderID }
 
 // Add appends the new order's events in one transaction, with the request's
-// correlation id and trace context, and marks them committed.
+// correlation id and trace context, and marks them committed. With the
+// repository's group commit, the orders added while others are being
+// stored wait for those and are then stored together, with one statement:
+// under load, one commit for many orders.
 func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
+	if r.appends != nil {
+		var end func()
+		ctx, end = r.appends.Start(ctx)
+		defer end()
+	}
 	err := eventstore.Commit[order.Event](ctx, r.pool, StreamID(o.ID()), o, eventstore.ContextFrom(ctx))
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return fmt.Errorf("%w: %s", ErrOrderExists, o.ID())

@@ -72,7 +72,7 @@ func newConsole(t *testing.T, adminToken string, more ...func(*http.ServeMux)) *
 	}
 	t.Cleanup(lag.Close)
 	payment := newPaymentAPI(t)
-	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
+	application := app.New(adapters.NewOrderRepository(pool, nil)).WithOrderSummaries(projections.NewSummaryReader(pool))
 	var handler http.Handler
 	console, err := ports.NewConsole(ports.ConsoleConfig{
 		App:      application,

@@ -26,7 +26,7 @@ func FuzzPlaceOrder(f *testing.F) {
 	f.Add("text/plain", `{"customer_id":"c"}`)
 	f.Add("application/json", `{"customer_id":"c","currency":"EUR","items":[{"sku":"a\u0000","quantity":1,"unit_price":1e3}]}`)
 	pool, _ := testenv.Database(f, eventstore.Migrations, adapters.Migrations)
-	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool)), nil, "", httpserver.Ops{}))
+	srv := httptest.NewServer(ports.NewHTTPHandler(app.New(adapters.NewOrderRepository(pool, nil)), nil, "", httpserver.Ops{}))
 	f.Cleanup(srv.Close)
 	events := func(t *testing.T) int {
 		var n int

@@ -43,7 +43,7 @@ type orderList struct {
 func newListServer(t *testing.T) *httptest.Server {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	project(t, pool)
-	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(projections.NewSummaryReader(pool))
+	application := app.New(adapters.NewOrderRepository(pool, nil)).WithOrderSummaries(projections.NewSummaryReader(pool))
 	srv := httptest.NewServer(ports.NewHTTPHandler(application, nil, "", httpserver.Ops{}))
 	t.Cleanup(srv.Close)
 	return srv

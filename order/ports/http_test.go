@@ -35,7 +35,7 @@ func newServer(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 
 func newEnv(t *testing.T) *env {
 	pool, _ := testenv.Database(t, eventstore.Migrations, adapters.Migrations, poisonstore.Migrations)
-	application := app.New(adapters.NewOrderRepository(pool))
+	application := app.New(adapters.NewOrderRepository(pool, nil))
 	// A poison queue whose requeues could go nowhere: these tests never requeue.
 	queue := poisonapp.NewQueue(poisonstore.NewStore(pool), poisonkafka.NewRequeuePublisher([]string{"127.0.0.1:1"}, "test"), slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(ports.NewHTTPHandler(application, queue, "", httpserver.Ops{}))

@@ -43,6 +43,7 @@ func Migrate(ctx context.Context, cfg Config) error {
 type Service struct {
 	cfg       Config
 	pool      *pgxpool.Pool
+	appends   *eventstore.GroupCommit
 	app       *app.Application
 	logger    *slog.Logger
 	metrics   *prometheus.Registry
@@ -63,7 +64,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	reg := httpserver.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	summaries := projections.NewSummaryReader(pool)
-	application := app.New(adapters.NewOrderRepository(pool)).WithOrderSummaries(summaries).WithDeadlines(summaries)
+	// The orders placed and the payment outcomes stored at the same time
+	// are stored with one statement.
+	appends := eventstore.NewGroupCommit(pool, 0)
+	application := app.New(adapters.NewOrderRepository(pool, appends)).WithOrderSummaries(summaries).WithDeadlines(summaries)
 	d := &cfg.Deadlines
 	d.PaymentTimeout = cmp.Or(d.PaymentTimeout, DefaultDeadlines.PaymentTimeout)
 	d.RefundTimeout = cmp.Or(d.RefundTimeout, DefaultDeadlines.RefundTimeout)
@@ -75,7 +79,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	queue, closeQueue := poisonkafka.NewQueue(pool, cfg.KafkaBrokers, requeueClientID, logger)
 	reg.MustRegister(poisonhttp.DepthCollector(queue, "order_poison_queue_depth"))
-	return &Service{cfg: cfg, pool: pool, app: application, logger: logger, metrics: reg, kafka: kafka,
+	return &Service{cfg: cfg, pool: pool, appends: appends, app: application, logger: logger, metrics: reg, kafka: kafka,
 		deadlines: ports.NewDeadlines(application, cfg.Deadlines, logger, reg), Poison: queue, closeQueue: closeQueue}, nil
 }
 
@@ -154,9 +158,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
 		Brokers: s.cfg.KafkaBrokers, Group: contracts.OrderGroup, PoisonTopic: contracts.OrderPoisonTopic,
 		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
-		// The outcomes of the payments handled at the same time are
-		// stored with one statement.
-		Appends: eventstore.NewGroupCommit(s.pool, 0),
+		Appends: s.appends,
 	})
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ type workload struct {
 }
 
 func newWorkload(t testing.TB, pool *pgxpool.Pool, seed uint64) *workload {
-	return &workload{t: t, pool: pool, orders: adapters.NewOrderRepository(pool), rng: rand.New(rand.NewPCG(seed, 1))}
+	return &workload{t: t, pool: pool, orders: adapters.NewOrderRepository(pool, nil), rng: rand.New(rand.NewPCG(seed, 1))}
 }
 
 var (

@@ -27,7 +27,7 @@ func TestReplayReadsStoredOldVersionEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o, err := adapters.NewOrderRepository(pool).Get(ctx, orderID)
+	o, err := adapters.NewOrderRepository(pool, nil).Get(ctx, orderID)
 	if err != nil {
 		t.Fatal(err)
 	}

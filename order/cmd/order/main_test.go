@@ -33,7 +33,7 @@ func orderDatabase(t *testing.T, n int) (*pgxpool.Pool, []string) {
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	t.Setenv("DATABASE_URL", url)
 	t.Setenv("LOG_LEVEL", "warn")
-	repo := adapters.NewOrderRepository(pool)
+	repo := adapters.NewOrderRepository(pool, nil)
 	var ids []string
 	for i := range n {
 		o, err := order.Place(order.PlaceOrder{OrderID: uuid.NewString(), CustomerID: fmt.Sprint("c-", i%3), Currency: "EUR",
