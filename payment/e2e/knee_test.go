@@ -38,7 +38,8 @@ const kneeStep = 5 * time.Second
 // highest rate whose orders were all paid with a p99 from OrderPlaced to
 // OrderPaid of at most 250 ms, placed at 90% of the rate at least (the
 // client shares the cores); at that rate, the CPU each service spent per
-// order and the PostgreSQL commits per order (pg_stat_database's
+// order (and, beside it, the PostgreSQL server's: all its processes, exact
+// when nothing else uses the server) and the PostgreSQL commits per order (pg_stat_database's
 // xact_commit of both services' databases: every transaction, read-only
 // ones included; and the transaction ids assigned on the server, the
 // writing ones alone, exact when the server runs nothing else), and the
@@ -103,6 +104,7 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		}
 		defer server.Close()
 		commitRate := postgresCommitRate(b)
+		s.postmaster = postmaster(b, server)
 
 		first, err := s.post(4_500)
 		if err != nil {
@@ -132,8 +134,8 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 			if profileDir != "" {
 				writeStatements(b, ctx, server, step.orders, filepath.Join(profileDir, fmt.Sprintf("statements-%d.txt", rate)))
 			}
-			b.Logf("%d orders/s offered: %.0f placed/s, p50 %.0f ms, p99 %.0f ms (charged: %.0f, %.0f ms), CPU per order %.2f ms (order) + %.2f ms (payment), commits per order %.2f (%.2f writing); at the last order placed, events waiting for %s",
-				rate, step.placedRate, step.p50, step.p99, step.chargedP50, step.chargedP99, step.orderCPU, step.paymentCPU, step.commits, step.writeCommits, step.queues)
+			b.Logf("%d orders/s offered: %.0f placed/s, p50 %.0f ms, p99 %.0f ms (charged: %.0f, %.0f ms), CPU per order %.2f ms (order) + %.2f ms (payment), beside PostgreSQL %.2f ms and the benchmark %.2f ms, commits per order %.2f (%.2f writing); at the last order placed, events waiting for %s",
+				rate, step.placedRate, step.p50, step.p99, step.chargedP50, step.chargedP99, step.orderCPU, step.paymentCPU, step.postgresCPU, step.benchCPU, step.commits, step.writeCommits, step.queues)
 			if lowest == nil {
 				lowest = &step
 			}
@@ -159,6 +161,7 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		b.ReportMetric(knee.p99, "p99_ms")
 		b.ReportMetric(knee.orderCPU, "order_cpu_ms/order")
 		b.ReportMetric(knee.paymentCPU, "payment_cpu_ms/order")
+		b.ReportMetric(knee.postgresCPU, "postgres_cpu_ms/order")
 		b.ReportMetric(knee.commits, "pg_commits/order")
 		b.ReportMetric(knee.writeCommits, "pg_write_commits/order")
 		b.ReportMetric(knee.commits*float64(knee.rate), "pg_commits/s")
@@ -175,6 +178,43 @@ type kneeSystem struct {
 	*system
 	orders, payments []*testenv.Process
 	orderURLs        []string
+	// postmaster is the PostgreSQL server's process, 0 if it is not on
+	// this machine.
+	postmaster int
+}
+
+// postmaster returns the pid of the PostgreSQL server's main process (the
+// parent of a backend's), or 0 if the server is not on this machine.
+func postmaster(b *testing.B, server *pgxpool.Pool) int {
+	var backend int
+	if err := server.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backend))
+	if err != nil || !strings.Contains(string(stat), "(postgres)") {
+		b.Logf("PostgreSQL's backend %d is not a process on this machine: no PostgreSQL CPU per order", backend)
+		return 0
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	pid, _ := strconv.Atoi(f[1])
+	return pid
+}
+
+// otherCPU returns the CPU used so far by the PostgreSQL server (0 if it
+// is not on this machine) and by this process (the client placing the
+// orders, and the dev broker when it runs in it).
+func (s *kneeSystem) otherCPU(b *testing.B) (postgres, bench time.Duration) {
+	if s.postmaster != 0 {
+		var err error
+		if postgres, err = testenv.TreeCPUTime(s.postmaster); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bench, err := testenv.CPUTime(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return postgres, bench
 }
 
 // cpuTimes is the CPU the processes have used together.
@@ -233,8 +273,10 @@ type kneeStepResult struct {
 	// Of those, the ms from OrderPlaced to PaymentSucceeded (forwarded,
 	// consumed and charged) at the median and the 99th percentile.
 	chargedP50, chargedP99 float64
-	// CPU ms per order from the step's start until its last order was paid.
-	orderCPU, paymentCPU float64
+	// CPU ms per order from the step's start until its last order was
+	// paid: of each service, of the PostgreSQL server, and of the
+	// benchmark's process (the client and the dev broker, if it is that).
+	orderCPU, paymentCPU, postgresCPU, benchCPU float64
 	// Where the orders not yet paid waited when the last was placed.
 	queues string
 	// Transactions committed per order in both services' databases, and
@@ -254,6 +296,7 @@ func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeSt
 	}
 	commits0, xid0 := s.commits(b, server)
 	orderCPU, paymentCPU := cpuTimes(b, s.orders), cpuTimes(b, s.payments)
+	postgresCPU, benchCPU := s.otherCPU(b)
 	started := time.Now()
 	if err := s.placeOn(s.orderURLs, rate, r.orders); err != nil {
 		return r, err
@@ -272,6 +315,9 @@ func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeSt
 	}
 	r.orderCPU = float64((cpuTimes(b, s.orders) - orderCPU).Microseconds()) / 1000 / float64(r.orders)
 	r.paymentCPU = float64((cpuTimes(b, s.payments) - paymentCPU).Microseconds()) / 1000 / float64(r.orders)
+	postgresCPU1, benchCPU1 := s.otherCPU(b)
+	r.postgresCPU = float64((postgresCPU1 - postgresCPU).Microseconds()) / 1000 / float64(r.orders)
+	r.benchCPU = float64((benchCPU1 - benchCPU).Microseconds()) / 1000 / float64(r.orders)
 	commits1, xid1 := s.commits(b, server)
 	r.commits, r.writeCommits = float64(commits1-commits0)/float64(r.orders), float64(xid1-xid0)/float64(r.orders)
 	err := s.orderPool.QueryRow(ctx, `

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -74,17 +73,69 @@ func PeakRSS(pid int) (float64, error) {
 // CPUTime returns the CPU time (user and system) the process has used, from
 // /proc/PID/stat.
 func CPUTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The fields after the command name, which is in parentheses: utime
-	// and stime are the 12th and 13th, in clock ticks of 1/100 s.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, stat)
+	return ticks(f[11], f[12])
+}
+
+// TreeCPUTime returns the CPU time a process and its children have used:
+// its own, that of the children it has reaped, and that of the children
+// still running. For a PostgreSQL server's postmaster, that is the
+// server's: every backend, live or gone, and the background processes.
+func TreeCPUTime(pid int) (time.Duration, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, errors.Join(err1, err2)
+	own, err := ticks(f[11], f[12], f[13], f[14]) // utime, stime, cutime, cstime
+	if err != nil {
+		return 0, err
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := strconv.Itoa(pid)
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if f, err := procStat(child); err == nil && f[1] == parent {
+			if cpu, err := ticks(f[11], f[12]); err == nil {
+				own += cpu
+			}
+		}
+	}
+	return own, nil
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name
+// (which is in parentheses and may hold spaces): the state first, then
+// the parent's pid, and so on.
+func procStat(pid int) ([]string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 15 {
+		return nil, fmt.Errorf("/proc/%d/stat: %q", pid, stat)
+	}
+	return f, nil
+}
+
+// ticks sums fields of /proc/PID/stat counted in clock ticks of 1/100 s.
+func ticks(fields ...string) (time.Duration, error) {
+	var sum int64
+	for _, v := range fields {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return time.Duration(sum) * 10 * time.Millisecond, nil
 }
