@@ -154,8 +154,8 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	router, err := consumer.New(consumer.Config{
 		Brokers: s.cfg.KafkaBrokers, Group: contracts.OrderGroup, PoisonTopic: contracts.OrderPoisonTopic,
 		Retries: s.cfg.Consumer, Logger: s.logger, Metrics: s.metrics,
-		// The outcomes of the payments handled at the same time are
-		// stored with one statement.
+		// The orders of the payment outcomes handled at the same time
+		// are loaded with one query and stored with one statement.
 		Appends: eventstore.NewGroupCommit(s.pool, 0),
 	})
 	if err != nil {
