@@ -64,8 +64,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	reg := httpserver.NewRegistry()
 	reg.MustRegister(outbox.LagCollector(pool, outbox.DefaultConsumerGroup), projections.LagCollector(pool, projections.All))
 	summaries := projections.NewSummaryReader(pool)
-	// The orders placed and the payment outcomes stored at the same time
-	// are stored with one statement.
+	// The orders placed and the payment outcomes handled at the same time
+	// are stored with one statement; the orders of the outcomes are loaded
+	// with one query.
 	appends := eventstore.NewGroupCommit(pool, 0)
 	application := app.New(adapters.NewOrderRepository(pool, appends)).WithOrderSummaries(summaries).WithDeadlines(summaries)
 	d := &cfg.Deadlines

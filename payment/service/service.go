@@ -68,8 +68,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	router, err := consumer.New(consumer.Config{
 		Brokers: cfg.KafkaBrokers, Group: contracts.PaymentGroup, PoisonTopic: contracts.PaymentPoisonTopic,
 		Retries: cfg.Consumer, Logger: logger, Metrics: reg,
-		// The payments of the orders handled at the same time are stored
-		// with one statement.
+		// The payments of the orders handled at the same time are loaded
+		// with one query and stored with one statement.
 		Appends: eventstore.NewGroupCommit(pool, 0),
 	})
 	if err != nil {

@@ -6,10 +6,10 @@
 //
 // The messages of a partition fetched together are handled at the same
 // time, one key after the other (keySubscriber), and with Config.Appends
-// the event store appends of the messages handled together are stored with
-// one statement (eventstore.GroupCommit); every message still goes through
-// the whole middleware chain alone, and is acked only once its append is
-// stored.
+// the event store loads of the messages handled together are served by one
+// query and their appends stored with one statement
+// (eventstore.GroupCommit); every message still goes through the whole
+// middleware chain alone, and is acked only once its append is stored.
 package consumer
 
 import (
@@ -48,11 +48,13 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Appends, if not nil, groups the event store appends of the messages
 	// handled at the same time (up to InFlight per partition) into
-	// one statement and one transaction: each attempt at a message of a
-	// topic other than the poison topic is work of this group commit, so
-	// the handler's eventstore.Commit waits for the group and returns the
-	// error of its own append. The message is acked only after its
-	// append is stored, as without a group; see eventstore.GroupCommit.
+	// one statement and one transaction, and their loads from the group's
+	// pool into one query: each attempt at a message of a topic other
+	// than the poison topic is work of this group commit, so the
+	// handler's eventstore.Load and eventstore.Commit wait for the group
+	// and return the events or the error of their own stream. The message
+	// is acked only after its append is stored, as without a group; see
+	// eventstore.GroupCommit.
 	Appends *eventstore.GroupCommit
 	// InFlight is how many messages of one partition are handled at a
 	// time at most (DefaultInFlight if 0): messages of different keys

@@ -100,7 +100,8 @@ func (d *Decoder[E]) DecodeAll(recorded []RecordedEvent) ([]E, error) {
 	return events, nil
 }
 
-// Load reads a stream's events and decodes them, oldest first: what an
+// Load reads a stream's events (Load: within work of a GroupCommit, with
+// the other loads of the group) and decodes them, oldest first: what an
 // aggregate is folded from. A stream with no events is ErrStreamNotFound.
 func (d *Decoder[E]) Load(ctx context.Context, db DB, streamID string) ([]E, error) {
 	recorded, err := Load(ctx, db, streamID)

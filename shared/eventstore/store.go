@@ -143,12 +143,34 @@ func appendStreams(ctx context.Context, db DB, appends []streamAppend) error {
 	return nil
 }
 
-// Load returns every event of a stream in version order, or ErrStreamNotFound.
+// Load returns every event of a stream in version order, or an error
+// wrapping ErrStreamNotFound if it has none.
+//
+// Within work started on a GroupCommit (GroupCommit.Start: a consumer's
+// attempt at a message), a load from the group's pool joins the group's
+// loads instead and returns once their one query has read every stream of
+// them, with the same answer as alone (or ctx.Err() if ctx is done first).
+// A load given a transaction never joins: it reads inside the transaction,
+// which sees its own writes.
 func Load(ctx context.Context, db DB, streamID string) ([]RecordedEvent, error) {
+	if g := loadGroup(ctx, db); g != nil {
+		return g.load(ctx, streamID)
+	}
+	return loadAlone(ctx, db, streamID)
+}
+
+// loadAlone is Load with a query of its own.
+func loadAlone(ctx context.Context, db DB, streamID string) ([]RecordedEvent, error) {
 	events, err := query(ctx, db, selectEvents+` WHERE stream_id = $1 ORDER BY stream_version`, streamID)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: load %s: %w", streamID, err)
 	}
+	return streamFound(streamID, events)
+}
+
+// streamFound is a load's answer given the stream's events: them, or
+// ErrStreamNotFound if there are none.
+func streamFound(streamID string, events []RecordedEvent) ([]RecordedEvent, error) {
 	if len(events) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrStreamNotFound, streamID)
 	}
