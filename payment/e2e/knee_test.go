@@ -39,8 +39,8 @@ const kneeStep = 5 * time.Second
 // OrderPaid of at most 250 ms, placed at 90% of the rate at least (the
 // client shares the cores); at that rate, the CPU each service spent per
 // order (and, beside it, the PostgreSQL server's: all its processes, exact
-// when nothing else uses the server) and the PostgreSQL commits per order (pg_stat_database's
-// xact_commit of both services' databases: every transaction, read-only
+// when nothing else uses the server) and the PostgreSQL commits per order
+// (pg_stat_database's xact_commit of both services' databases: every transaction, read-only
 // ones included; and the transaction ids assigned on the server, the
 // writing ones alone, exact when the server runs nothing else), and the
 // commits per second that makes beside the server's own rate of small
@@ -190,13 +190,12 @@ func postmaster(b *testing.B, server *pgxpool.Pool) int {
 	if err := server.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
 		b.Fatal(err)
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backend))
-	if err != nil || !strings.Contains(string(stat), "(postgres)") {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", backend))
+	pid, perr := testenv.ParentPID(backend)
+	if err != nil || perr != nil || strings.TrimSpace(string(comm)) != "postgres" {
 		b.Logf("PostgreSQL's backend %d is not a process on this machine: no PostgreSQL CPU per order", backend)
 		return 0
 	}
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	pid, _ := strconv.Atoi(f[1])
 	return pid
 }
 

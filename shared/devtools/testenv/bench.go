@@ -112,6 +112,15 @@ func TreeCPUTime(pid int) (time.Duration, error) {
 	return own, nil
 }
 
+// ParentPID returns the pid of the process's parent.
+func ParentPID(pid int) (int, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(f[1])
+}
+
 // procStat returns the fields of /proc/PID/stat after the command name
 // (which is in parentheses and may hold spaces): the state first, then
 // the parent's pid, and so on.
