@@ -84,24 +84,30 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 			}
 			stream = stream[:last.StreamVersion]
 		}
-		var before, all []eventstore.RecordedEvent
+		// The known events up to the batch's last, decoded once: those
+		// before the batch's first fold into the state before it.
+		var known []eventstore.RecordedEvent
+		before := 0
 		for _, e := range stream {
 			if !adapters.Events.Knows(e) {
 				continue
 			}
 			if e.StreamVersion < first.StreamVersion {
-				before = append(before, e)
+				before++
 			}
-			all = append(all, e)
+			known = append(known, e)
+		}
+		decoded, err := adapters.Events.DecodeAll(known)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decode %s up to event %s: %w", id, last.ID, err)
 		}
 		c := Change{Event: last, Version: last.StreamVersion, VersionBefore: first.StreamVersion - 1}
-		var err error
 		if first.StreamVersion > 1 {
-			if c.Before, err = fold(before); err != nil {
+			if c.Before, err = order.FromEvents(decoded[:before]); err != nil {
 				return nil, nil, fmt.Errorf("fold %s before event %s: %w", id, first.ID, err)
 			}
 		}
-		if c.After, err = fold(all); err != nil {
+		if c.After, err = order.FromEvents(decoded); err != nil {
 			return nil, nil, fmt.Errorf("fold %s up to event %s: %w", id, last.ID, err)
 		}
 		if c.After.ID() == "" {
@@ -113,15 +119,6 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 		changes = append(changes, c)
 	}
 	return changes, skipped, nil
-}
-
-// fold decodes the events and folds them into an order.
-func fold(recorded []eventstore.RecordedEvent) (*order.Order, error) {
-	decoded, err := adapters.Events.DecodeAll(recorded)
-	if err != nil {
-		return nil, err
-	}
-	return order.FromEvents(decoded)
 }
 
 // rows checks that a statement applying changes changed want rows: anything
