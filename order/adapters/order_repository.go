@@ -40,11 +40,8 @@ func StreamID(orderID string) string { return "order-" + orderID }
 // stored wait for those and are then stored together, with one statement:
 // under load, one commit for many orders.
 func (r *OrderRepository) Add(ctx context.Context, o *order.Order) error {
-	if r.appends != nil {
-		var end func()
-		ctx, end = r.appends.Start(ctx)
-		defer end()
-	}
+	ctx, end := r.appends.Start(ctx)
+	defer end()
 	err := eventstore.Commit[order.Event](ctx, r.pool, StreamID(o.ID()), o, eventstore.ContextFrom(ctx))
 	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return fmt.Errorf("%w: %s", ErrOrderExists, o.ID())

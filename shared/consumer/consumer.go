@@ -157,7 +157,7 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 		ctx, span := tracing.StartProcess(msg, origin)
 		ctx = tracing.WithCorrelationID(ctx, middleware.MessageCorrelationID(msg))
 		end := func() {}
-		if r.cfg.Appends != nil && topic != r.cfg.PoisonTopic {
+		if topic != r.cfg.PoisonTopic {
 			ctx, end = r.cfg.Appends.Start(ctx)
 		}
 		err := func() error {

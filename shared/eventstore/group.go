@@ -21,10 +21,12 @@ import (
 // GroupCommit serves the loads of work done at the same time with one
 // query and stores its appends with one statement, in one transaction: a
 // group commit. A consumer handling several messages at once
-// (shared/consumer) starts each attempt at a message with Start. Every
-// Commit made with the context Start returns joins the group and waits
-// until the group is stored, so its caller still returns only once its
-// events are durable (and the message is acked only then); every Load from
+// (shared/consumer) starts each attempt at a message with Start, and the
+// order service's repository each order it adds (the API's orders placed
+// at the same time). Every Commit made with the context Start returns
+// joins the group and waits until the group is stored, so its caller still
+// returns only once its events are durable (and the message is acked only
+// then); every Load from
 // the group's pool made with it joins the group's loads and waits for
 // their query. So a handler's "load, decide, commit" costs the database
 // two round trips per group instead of two per message.
@@ -94,8 +96,13 @@ type groupKey struct{}
 
 // Start marks the start of one piece of work whose Commits and Loads (made
 // with the returned context) join the group; end must be called when the
-// work ends, committed or not, so that the group does not wait for it.
+// work ends, committed or not, so that the group does not wait for it. On
+// a nil GroupCommit it returns ctx as it is: the work's Commits and Loads
+// go alone.
 func (g *GroupCommit) Start(ctx context.Context) (_ context.Context, end func()) {
+	if g == nil {
+		return ctx, func() {}
+	}
 	g.mu.Lock()
 	g.working++
 	g.mu.Unlock()
