@@ -282,3 +282,55 @@ func TestAppendsNotifyOneAtATime(t *testing.T) {
 		t.Fatalf("then %q, want the held append's notification at its commit", got)
 	}
 }
+
+// A database starts empty, and a statement a connection has run a few times
+// keeps the plan PostgreSQL made for the table as it was then: for a tiny
+// table, reading all of it. LoadStreams must still read only the streams
+// it asks for once the table has grown.
+func TestLoadStreamsReadsOnlyItsStreamsAfterTheTableGrew(t *testing.T) {
+	pool, _ := testenv.Database(t, eventstore.Migrations)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if err := eventstore.Append(ctx, pool, "s-0", 0, eventstore.Context{}, event("test.A")); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 { // more than the five runs after which PostgreSQL may keep one plan
+		if _, err := eventstore.LoadStreams(ctx, conn, []string{"s-0", "s-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const streams = 5_000
+	if _, err := pool.Exec(ctx, `INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload)
+		SELECT 's-' || i, 1, gen_random_uuid(), 'test.A', 1, '{}' FROM generate_series(1, $1) AS i`, streams); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The rows this connection has read one by one (in scans of the whole
+	// table) and not yet reported to the server's statistics.
+	scanned := func() (n int64) {
+		if err := tx.QueryRow(ctx, `SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'events'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := scanned()
+	got, err := eventstore.LoadStreams(ctx, tx, []string{"s-7", "s-4000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got["s-7"]) != 1 || len(got["s-4000"]) != 1 {
+		t.Fatalf("loaded %v, want one event of s-7 and one of s-4000", got)
+	}
+	if n := scanned() - before; n > 0 {
+		t.Errorf("loading 2 streams of %d scanned the table (%d rows read one by one); want them found by their index", streams+1, n)
+	}
+}
