@@ -400,3 +400,59 @@ func TestFirstBatchFailingLeavesTheCheckpointNeverUpdated(t *testing.T) {
 		}
 	}
 }
+
+// A database starts empty, autovacuum analyzes order_summaries while it is
+// small, and a statement a connection has run a few times keeps the plan
+// PostgreSQL made for the table as it was then: for a small table, reading
+// all of it. The projector must still find the orders it updates by their
+// key once the table has grown.
+func TestTheProjectorFindsTheOrdersItUpdatesByKeyAfterTheTableGrew(t *testing.T) {
+	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
+	config, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.MaxConns = 1 // one connection, whose statements PostgreSQL keeps plans for
+	config.ConnConfig.RuntimeParams["application_name"] = "projector under test"
+	one, err := pgxpool.NewWithConfig(context.Background(), config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	w := newWorkload(t, pool, 7)
+	w.place(100)
+	stop := startProjector(t, one, fastProjector)
+	waitCaughtUp(t, pool)
+	if _, err := pool.Exec(context.Background(), `ANALYZE order_summaries`); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 { // more than the five runs after which PostgreSQL may keep one plan
+		w.advance(2)
+		waitCaughtUp(t, pool)
+	}
+	const orders = 5_000
+	w.place(orders - 100)
+	waitCaughtUp(t, pool)
+	w.advance(10)
+	waitCaughtUp(t, pool)
+	stop()
+	one.Close()
+
+	// A connection's counts reach the server's statistics by the time it
+	// has gone from pg_stat_activity.
+	testenv.Eventually(t, 30*time.Second, "the projector's connection closed", func() bool {
+		var open int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'projector under test'`).Scan(&open)
+		return err == nil && open == 0
+	})
+	var scanned int64
+	if err := pool.QueryRow(context.Background(), `SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'order_summaries'`).Scan(&scanned); err != nil {
+		t.Fatal(err)
+	}
+	// Finding the orders of the first updates in the small table read a
+	// hundred rows at a time; reading the grown table once is more than all
+	// of those together.
+	if scanned >= orders {
+		t.Errorf("the projector read %d rows of order_summaries one by one, %d orders or more: it scanned the whole table to update a few", scanned, orders)
+	}
+}
