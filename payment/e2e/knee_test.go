@@ -56,6 +56,10 @@ const kneeStep = 5 * time.Second
 // server has pg_stat_statements loaded, the statements of the step with
 // their calls per order (DIR/statements-RATE.txt).
 //
+// With PLACE_TO_PAID_RATES (rates, comma-separated) and PLACE_TO_PAID_STEP
+// (a duration) it offers those rates, each for that long, instead: the
+// issue's sustained test is PLACE_TO_PAID_RATES=1000 PLACE_TO_PAID_STEP=60s.
+//
 // With PLACE_TO_PAID_REPLICAS=N it runs N replicas of each service (as a
 // deployment would: the order replicas share the forwarder's and the
 // projector's work by their locks, the payment replicas and the order
@@ -75,6 +79,24 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		}
 		orderProfiles, paymentProfiles = freeAddr(b), freeAddr(b)
 	}
+	rates, step := kneeRates, kneeStep
+	if v := os.Getenv("PLACE_TO_PAID_RATES"); v != "" {
+		rates = nil
+		for _, f := range strings.Split(v, ",") {
+			rate, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || rate < 1 {
+				b.Fatalf("PLACE_TO_PAID_RATES=%q: want orders per second, comma-separated", v)
+			}
+			rates = append(rates, rate)
+		}
+	}
+	if v := os.Getenv("PLACE_TO_PAID_STEP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			b.Fatalf("PLACE_TO_PAID_STEP=%q: want a duration of a second or more, such as 60s", v)
+		}
+		step = d
+	}
 	replicas := 1
 	if v := os.Getenv("PLACE_TO_PAID_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -84,7 +106,7 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		replicas = n
 	}
 	for range b.N {
-		s := &kneeSystem{system: newSystem(b)}
+		s := &kneeSystem{system: newSystem(b), step: step}
 		for i := range replicas {
 			orderEnv, paymentEnv := "PPROF_ADDR=", "PPROF_ADDR="
 			if i == 0 {
@@ -113,13 +135,13 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 		s.waitForStatus(b, first, "paid")
 		waitForMembers(b, s.brokers, replicas, contracts.PaymentGroup, contracts.OrderGroup)
 		var knee, lowest *kneeStepResult
-		for _, rate := range kneeRates {
+		for _, rate := range rates {
 			var profiles errgroup.Group
 			if profileDir != "" {
 				resetStatements(ctx, server)
 				for name, addr := range map[string]string{"order": orderProfiles, "payment": paymentProfiles} {
 					profiles.Go(func() error {
-						return cpuProfile(addr, kneeStep, filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", name, rate)))
+						return cpuProfile(addr, step, filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", name, rate)))
 					})
 				}
 			}
@@ -178,6 +200,8 @@ type kneeSystem struct {
 	*system
 	orders, payments []*testenv.Process
 	orderURLs        []string
+	// step is how long each rate is offered.
+	step time.Duration
 	// postmaster is the PostgreSQL server's process, 0 if it is not on
 	// this machine.
 	postmaster int
@@ -283,12 +307,12 @@ type kneeStepResult struct {
 	commits, writeCommits float64
 }
 
-// offer places orders at rate for kneeStep, on the order replicas in turn,
+// offer places orders at rate for s.step, on the order replicas in turn,
 // and waits until every one is paid (a minute at most: a rate that leaves
 // more behind is not held).
 func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeStepResult, error) {
 	ctx := context.Background()
-	r := kneeStepResult{rate: rate, orders: rate * int(kneeStep/time.Second)}
+	r := kneeStepResult{rate: rate, orders: int(float64(rate) * s.step.Seconds())}
 	var from int64
 	if err := s.orderPool.QueryRow(ctx, `SELECT coalesce(max(global_position), 0) FROM events`).Scan(&from); err != nil {
 		return r, err
