@@ -314,15 +314,7 @@ func TestLoadStreamsReadsOnlyItsStreamsAfterTheTableGrew(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	// The rows this connection has read one by one (in scans of the whole
-	// table) and not yet reported to the server's statistics.
-	scanned := func() (n int64) {
-		if err := tx.QueryRow(ctx, `SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'events'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := scanned()
+	before := testenv.RowsScanned(t, tx.QueryRow, "events")
 	got, err := eventstore.LoadStreams(ctx, tx, []string{"s-7", "s-4000"})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +322,7 @@ func TestLoadStreamsReadsOnlyItsStreamsAfterTheTableGrew(t *testing.T) {
 	if len(got["s-7"]) != 1 || len(got["s-4000"]) != 1 {
 		t.Fatalf("loaded %v, want one event of s-7 and one of s-4000", got)
 	}
-	if n := scanned() - before; n > 0 {
+	if n := testenv.RowsScanned(t, tx.QueryRow, "events") - before; n > 0 {
 		t.Errorf("loading 2 streams of %d scanned the table (%d rows read one by one); want them found by their index", streams+1, n)
 	}
 }

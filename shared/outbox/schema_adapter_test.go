@@ -64,15 +64,7 @@ func TestTheForwardersReadFindsItsBatchByIndexAfterTheTableGrew(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	// The rows this connection has read one by one (in scans of the whole
-	// table) and not yet reported to the server's statistics.
-	scanned := func() (n int64) {
-		if err := tx.QueryRowContext(ctx, `SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'events'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := scanned()
+	before := testenv.RowsScanned(t, tx.QueryRowContext, "events")
 	rows, err := tx.QueryContext(ctx, read.Query, read.Args...)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +80,7 @@ func TestTheForwardersReadFindsItsBatchByIndexAfterTheTableGrew(t *testing.T) {
 	if got != adapter.batchSize() {
 		t.Fatalf("read %d events, want a batch of %d", got, adapter.batchSize())
 	}
-	if n := scanned() - before; n > 0 {
+	if n := testenv.RowsScanned(t, tx.QueryRowContext, "events") - before; n > 0 {
 		t.Errorf("reading a batch of %d of %d events scanned the table (%d rows read one by one); want it found by the commit-order index", got, events, n)
 	}
 }

@@ -92,6 +92,24 @@ func Kafka(t testing.TB) []string {
 	return []string{broker.Addr()}
 }
 
+// RowsScanned returns how many rows of table have been read one by one, in
+// scans of the whole table rather than through an index: those the server's
+// statistics hold, plus those the connection that queryRow runs on has read
+// and not reported yet. Give it a transaction's QueryRow (pgx) or
+// QueryRowContext (database/sql) and take the difference of two calls: the
+// server's part stays as the transaction first saw it, so the difference is
+// what that transaction read in between. Or give it a pool's, once the
+// connections that read have closed.
+func RowsScanned[R interface{ Scan(...any) error }](t testing.TB, queryRow func(context.Context, string, ...any) R, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := queryRow(context.Background(), `SELECT s.seq_tup_read + x.seq_tup_read
+		FROM pg_stat_user_tables s JOIN pg_stat_xact_user_tables x USING (relid) WHERE s.relname = $1`, table).Scan(&n); err != nil {
+		t.Fatalf("testenv: rows scanned in %s: %v", table, err)
+	}
+	return n
+}
+
 // Go runs run in a goroutine until stop is called, or the test ends: then
 // it cancels run's context, waits for it to return and fails the test if it
 // returned an error, naming it what.
