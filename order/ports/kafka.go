@@ -14,31 +14,27 @@ import (
 // payment outcome becomes a command on its order. A redelivered outcome
 // finds the order already changed and changes nothing.
 func HandlePaymentEvents(r *consumer.Router, application *app.Application) error {
-	return r.Handle("apply_payment_outcome", contracts.PaymentEventsTopic, func(ctx context.Context, msg *message.Message) error {
-		eventType, err := consumer.EventType(msg)
-		if err != nil {
-			return err
-		}
-		switch eventType {
-		case contracts.PaymentSucceededType:
+	return r.HandleEvents("apply_payment_outcome", contracts.PaymentEventsTopic, consumer.Events{
+		contracts.PaymentSucceededType: func(ctx context.Context, msg *message.Message) error {
 			e, err := consumer.Decode[contracts.PaymentSucceeded](msg, contracts.PaymentSucceededVersion)
 			if err != nil {
 				return err
 			}
 			return application.RecordPaymentSucceeded(ctx, e.OrderID, e.ChargeID, e.Amount)
-		case contracts.PaymentDeclinedType:
+		},
+		contracts.PaymentDeclinedType: func(ctx context.Context, msg *message.Message) error {
 			e, err := consumer.Decode[contracts.PaymentDeclined](msg, contracts.PaymentDeclinedVersion)
 			if err != nil {
 				return err
 			}
 			return application.RecordPaymentDeclined(ctx, e.OrderID, e.Reason)
-		case contracts.PaymentRefundedType:
+		},
+		contracts.PaymentRefundedType: func(ctx context.Context, msg *message.Message) error {
 			e, err := consumer.Decode[contracts.PaymentRefunded](msg, contracts.PaymentRefundedVersion)
 			if err != nil {
 				return err
 			}
 			return application.RecordRefund(ctx, e.OrderID, e.RefundID, e.Amount)
-		}
-		return nil
+		},
 	})
 }

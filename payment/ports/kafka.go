@@ -16,28 +16,23 @@ import (
 )
 
 // HandleOrderEvents subscribes the application to order.events: an order
-// placed is charged, a refund requested is refunded; other events are acked
-// and skipped.
+// placed is charged, a refund requested is refunded; other events are
+// skipped as they are fetched.
 func HandleOrderEvents(r *consumer.Router, application *app.Application) error {
-	return r.Handle("charge_order", contracts.OrderEventsTopic, func(ctx context.Context, msg *message.Message) error {
-		eventType, err := consumer.EventType(msg)
-		if err != nil {
-			return err
-		}
-		switch eventType {
-		case contracts.OrderPlacedType:
+	return r.HandleEvents("charge_order", contracts.OrderEventsTopic, consumer.Events{
+		contracts.OrderPlacedType: func(ctx context.Context, msg *message.Message) error {
 			placed, err := consumer.Decode[contracts.OrderPlaced](msg, contracts.OrderPlacedVersion)
 			if err != nil {
 				return err
 			}
 			return application.ChargeOrder(ctx, payment.Request{OrderID: placed.OrderID, Amount: placed.Total, Currency: placed.Currency})
-		case contracts.OrderRefundRequestedType:
+		},
+		contracts.OrderRefundRequestedType: func(ctx context.Context, msg *message.Message) error {
 			refund, err := consumer.Decode[contracts.OrderRefundRequested](msg, contracts.OrderRefundRequestedVersion)
 			if err != nil {
 				return err
 			}
 			return application.RefundOrder(ctx, refund.OrderID)
-		}
-		return nil
+		},
 	})
 }

@@ -10,6 +10,10 @@
 // query and their appends stored with one statement
 // (eventstore.GroupCommit); every message still goes through the whole
 // middleware chain alone, and is acked only once its append is stored.
+//
+// A handler names the event types it handles (HandleEvents): the messages
+// of other types on its topic, half of what each service reads, are acked
+// as they are fetched and cost no middleware, span or handler call.
 package consumer
 
 import (
@@ -136,8 +140,39 @@ func New(cfg Config) (*Router, error) {
 // until it succeeds); return nil for messages the handler does not care for.
 type HandlerFunc func(ctx context.Context, msg *message.Message) error
 
-// Handle subscribes handler to topic under the given name.
+// Events maps each event type a handler handles to its function.
+type Events map[string]HandlerFunc
+
+// HandleEvents subscribes handlers to topic under the given name: each
+// message goes to the function of its event type (the event_type header).
+// A topic carries every event of its streams and a consumer cares for a
+// few of them: a message of another type is acked as it is fetched and
+// goes no further, into no middleware, span or handler (its offset is
+// stored once every message before it is acked, as any other's). A
+// message with no event type goes to the handler chain and fails there
+// (EventType), to end in the poison queue.
+func (r *Router) HandleEvents(name, topic string, handlers Events) error {
+	return r.handle(name, topic, handlers, func(ctx context.Context, msg *message.Message) error {
+		eventType, err := EventType(msg)
+		if err != nil {
+			return err
+		}
+		if handler, ok := handlers[eventType]; ok {
+			return handler(ctx, msg)
+		}
+		return nil // the poison topic's subscriber hands over every message
+	})
+}
+
+// Handle subscribes handler to topic under the given name: every message
+// of the topic goes to it.
 func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
+	return r.handle(name, topic, nil, handler)
+}
+
+// handle subscribes handler to topic; if only is not nil, the messages of
+// the event types it has not are skipped as they are fetched.
+func (r *Router) handle(name, topic string, only Events, handler HandlerFunc) error {
 	group := r.groupFor(topic)
 	sub, ok := r.subscribers[group]
 	if !ok {
@@ -150,6 +185,15 @@ func (r *Router) Handle(name, topic string, handler HandlerFunc) error {
 			sub = newKeySubscriber(r.cfg.Brokers, group, r.cfg.InFlight, r.cfg.Logger.With("component", "consumer"))
 		}
 		r.subscribers[group] = sub
+	}
+	if keys, ok := sub.(*keySubscriber); ok && only != nil {
+		keys.skip(topic, func(eventType string) bool {
+			if _, handled := only[eventType]; handled {
+				return false
+			}
+			r.Stats.Handled.Add(1)
+			return true
+		})
 	}
 	r.router.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
 		rec, _ := recordOf(msg.Context())

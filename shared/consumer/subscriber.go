@@ -12,6 +12,7 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/es-outbox/reference/shared/contracts"
 	"github.com/es-outbox/reference/shared/kafka"
 )
 
@@ -27,7 +28,8 @@ const closeWait = 10 * time.Second
 // once, instead of one at a time as watermill-kafka's subscriber does (it
 // has no batch consumer; its PR #29 is open): what lets the handlers of
 // one partition's messages run at the same time, and their appends go to
-// the database together (Config.Appends).
+// the database together (Config.Appends). The messages of event types no
+// handler takes are acked as they are fetched (skip).
 //
 // Per-key order holds, within what was fetched together and across: a
 // message is handed over only when no earlier message of its key (the
@@ -57,6 +59,10 @@ type keySubscriber struct {
 	inFlight int
 	logger   *slog.Logger
 
+	// skips, by topic, says whether a message of an event type is skipped
+	// (see skip).
+	skips map[string]func(eventType string) bool
+
 	closing context.CancelFunc
 	ctx     context.Context
 	wg      sync.WaitGroup
@@ -68,7 +74,16 @@ func newKeySubscriber(brokers []string, group string, inFlight int, logger *slog
 		inFlight = DefaultInFlight
 	}
 	return &keySubscriber{brokers: brokers, group: group, inFlight: inFlight, logger: logger.With("group", group),
-		ctx: ctx, closing: cancel}
+		skips: map[string]func(string) bool{}, ctx: ctx, closing: cancel}
+}
+
+// skip has the subscription to topic (made after) ack the messages whose
+// event type (the event_type header) skips returns true for as they are
+// fetched, instead of handing them out: their offsets are stored once
+// every message before them is acked. A message with no event type is
+// handed out.
+func (s *keySubscriber) skip(topic string, skips func(eventType string) bool) {
+	s.skips[topic] = skips
 }
 
 // Subscribe joins the consumer group on topic; the channel closes when the
@@ -83,7 +98,7 @@ func (s *keySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 	abandon, giveUp := context.WithCancel(context.Background())
 	stopAbandon := context.AfterFunc(ctx, func() { time.AfterFunc(closeWait, giveUp) })
 	out := make(chan *message.Message)
-	handler := &claimHandler{ctx: ctx, abandon: abandon, out: out, inFlight: s.inFlight}
+	handler := &claimHandler{ctx: ctx, abandon: abandon, out: out, inFlight: s.inFlight, skips: s.skips[topic]}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -130,7 +145,21 @@ type claimHandler struct {
 	abandon    context.Context // done closeWait later: stop waiting for acks
 	out        chan<- *message.Message
 	inFlight   int
+	skips      func(eventType string) bool // nil: none skipped
 	deliveries sync.WaitGroup
+}
+
+// skipped says whether a record is acked as it is fetched, not handed out.
+func (h *claimHandler) skipped(record *sarama.ConsumerMessage) bool {
+	if h.skips == nil {
+		return false
+	}
+	for _, header := range record.Headers {
+		if string(header.Key) == contracts.EventTypeKey {
+			return h.skips(string(header.Value))
+		}
+	}
+	return false
 }
 
 func (h *claimHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -164,6 +193,13 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		ending  = sess.Context().Done() // nil once the partition stops handing out
 		closing = h.ctx.Done()
 	)
+	// settle stores the offsets of the messages acked, up to the first not.
+	settle := func() {
+		for len(pending) > 0 && pending[0].acked {
+			sess.MarkMessage(pending[0].record, "")
+			pending = pending[1:]
+		}
+	}
 	hand := func(f *fetched) {
 		out[string(f.record.Key)] = true
 		handed++
@@ -182,6 +218,11 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		case record, ok := <-in:
 			if !ok {
 				records, ending = nil, nil // the claim ended: wait for what is out
+				continue
+			}
+			if h.skipped(record) {
+				pending = append(pending, &fetched{record: record, acked: true})
+				settle()
 				continue
 			}
 			msg, err := wkafka.DefaultMarshaler{}.Unmarshal(record)
@@ -205,10 +246,7 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				continue
 			}
 			d.f.acked = true
-			for len(pending) > 0 && pending[0].acked {
-				sess.MarkMessage(pending[0].record, "")
-				pending = pending[1:]
-			}
+			settle()
 			if next := queued[key]; len(next) > 0 && ending != nil {
 				if len(next) == 1 {
 					delete(queued, key)
