@@ -14,6 +14,7 @@ import (
 
 	"github.com/es-outbox/reference/order/service"
 	"github.com/es-outbox/reference/shared/cli"
+	"github.com/es-outbox/reference/shared/gctarget"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -114,6 +115,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer shutdownTracing(context.Background())
 	if command == "serve" || command == "forward" {
+		gctarget.Set()
 		if err := httpserver.ServeProfiles(ctx, cfg.PprofAddr, logger); err != nil {
 			return err
 		}

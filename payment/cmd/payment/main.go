@@ -14,6 +14,7 @@ import (
 
 	"github.com/es-outbox/reference/payment/service"
 	"github.com/es-outbox/reference/shared/cli"
+	"github.com/es-outbox/reference/shared/gctarget"
 	"github.com/es-outbox/reference/shared/httpserver"
 	"github.com/es-outbox/reference/shared/kafka"
 	"github.com/es-outbox/reference/shared/logs"
@@ -100,6 +101,7 @@ func serve(ctx context.Context, cfg service.Config) error {
 		return err
 	}
 	defer shutdownTracing(context.Background())
+	gctarget.Set()
 	if err := httpserver.ServeProfiles(ctx, cfg.PprofAddr, logger); err != nil {
 		return err
 	}
