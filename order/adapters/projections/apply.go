@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,8 +17,8 @@ import (
 // a few per batch rather than one per event, go to the server in one round
 // trip (a pgx batch), which is what makes a replay fast. Events of a type
 // this code does not know are passed over and counted (skipped.go).
-func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, events []eventstore.RecordedEvent) error {
-	changes, skipped, err := changesOf(ctx, tx, events)
+func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, events []eventstore.RecordedEvent, earlier *folded) error {
+	changes, skipped, err := changesOf(ctx, tx, events, earlier)
 	if err != nil {
 		return err
 	}
@@ -42,14 +43,15 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, eve
 // type is newer than this code (adapters.Events does not know them). The
 // states are folded by the aggregate itself, so that read models agree with
 // it about what every event means: from the batch's own events for orders
-// placed in it, else from the order's stream, loaded in one query for the
-// whole batch. An order's events must follow one another without a gap;
+// placed in it, else from what earlier folded of the order (and keeps
+// for the next batch), else from the order's stream, loaded in one query
+// for the whole batch. An order's events must follow one another without a gap;
 // anything else means an event was skipped or comes twice.
 //
 // An unknown event changes nothing a projection shows but the order's
 // version, which is the stream's; a stream without a known OrderPlaced (a
 // kind of stream a newer version writes) is no order to this code.
-func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) ([]Change, []eventstore.RecordedEvent, error) {
+func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent, earlier *folded) ([]Change, []eventstore.RecordedEvent, error) {
 	var ids, placedBefore []string
 	var skipped []eventstore.RecordedEvent
 	batch := map[string][]eventstore.RecordedEvent{}
@@ -58,7 +60,7 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 		switch {
 		case len(stream) == 0:
 			ids = append(ids, e.StreamID)
-			if e.StreamVersion > 1 {
+			if _, ok := earlier.upTo(e.StreamID, e.StreamVersion-1); e.StreamVersion > 1 && !ok {
 				placedBefore = append(placedBefore, e.StreamID)
 			}
 		case e.StreamVersion != stream[len(stream)-1].StreamVersion+1:
@@ -82,29 +84,11 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 	for _, id := range ids {
 		in := batch[id]
 		first, last := in[0], in[len(in)-1]
-		stream := in
-		if first.StreamVersion > 1 {
-			if stream = stored[id]; int64(len(stream)) < last.StreamVersion {
-				return nil, nil, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stream))
-			}
-			stream = stream[:last.StreamVersion]
-		}
 		// The known events up to the batch's last, decoded once: those
 		// before the batch's first fold into the state before it.
-		var known []eventstore.RecordedEvent
-		before := 0
-		for _, e := range stream {
-			if !adapters.Events.Knows(e) {
-				continue
-			}
-			if e.StreamVersion < first.StreamVersion {
-				before++
-			}
-			known = append(known, e)
-		}
-		decoded, err := adapters.Events.DecodeAll(known)
+		decoded, before, err := knownUpTo(id, in, stored[id], earlier)
 		if err != nil {
-			return nil, nil, fmt.Errorf("decode %s up to event %s: %w", id, last.ID, err)
+			return nil, nil, err
 		}
 		c := Change{Event: last, Version: last.StreamVersion, VersionBefore: first.StreamVersion - 1}
 		if first.StreamVersion > 1 {
@@ -122,8 +106,41 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 			c.Before = nil // placed by this batch, after events it passed over
 		}
 		changes = append(changes, c)
+		earlier.keep(id, last.StreamVersion, decoded)
 	}
 	return changes, skipped, nil
+}
+
+// knownUpTo decodes the known events of an order up to the last of in (its
+// events in the batch): those before in's first come from earlier if it
+// has them, else from stored (the order's whole stream, loaded). before is
+// how many of them come before in's first.
+func knownUpTo(id string, in, stored []eventstore.RecordedEvent, earlier *folded) (decoded []order.Event, before int, err error) {
+	first, last := in[0], in[len(in)-1]
+	recorded := in
+	if prior, ok := earlier.upTo(id, first.StreamVersion-1); ok {
+		decoded, before = slices.Clip(prior), len(prior) // appending copies: prior stays as kept
+	} else if first.StreamVersion > 1 {
+		if int64(len(stored)) < last.StreamVersion {
+			return nil, 0, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stored))
+		}
+		recorded = stored[:last.StreamVersion]
+	}
+	var known []eventstore.RecordedEvent
+	for _, e := range recorded {
+		if !adapters.Events.Knows(e) {
+			continue
+		}
+		if e.StreamVersion < first.StreamVersion {
+			before++
+		}
+		known = append(known, e)
+	}
+	more, err := adapters.Events.DecodeAll(known)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode %s up to event %s: %w", id, last.ID, err)
+	}
+	return append(decoded, more...), before, nil
 }
 
 // rows checks that a statement applying changes changed want rows: anything

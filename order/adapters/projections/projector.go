@@ -48,7 +48,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, projections []Projection, s Se
 	logger.Info("projecting events into read models", "projections", len(projections), "poll_interval", s.PollInterval, "batch_size", s.BatchSize)
 	g, ctx := errgroup.WithContext(ctx)
 	for _, p := range projections {
-		projector := &projector{pool: pool, projection: p, settings: s, logger: logger.With("projection", p.Name)}
+		projector := &projector{pool: pool, projection: p, settings: s, logger: logger.With("projection", p.Name), folded: newFolded()}
 		g.Go(func() error { return projector.run(ctx) })
 	}
 	return g.Wait()
@@ -63,6 +63,7 @@ type projector struct {
 	projection Projection
 	settings   Settings
 	logger     *slog.Logger
+	folded     *folded // the orders it applied last (see folded)
 }
 
 // run applies events until ctx is done. Stopping it at any moment is safe:
@@ -122,7 +123,7 @@ func (p *projector) applyNextBatch(ctx context.Context) (applied int, err error)
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		if err := applyEvents(ctx, tx, p.projection, name, events); err != nil {
+		if err := applyEvents(ctx, tx, p.projection, name, events, p.folded); err != nil {
 			return err
 		}
 		applied = len(events)

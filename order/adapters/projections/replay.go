@@ -245,7 +245,7 @@ func (r *replay) applyBatch(ctx context.Context, tx pgx.Tx, after eventstore.Pos
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
-	return events, applyEvents(ctx, tx, r.projection, r.rebuild, events)
+	return events, applyEvents(ctx, tx, r.projection, r.rebuild, events, nil)
 }
 
 // swap applies the events the new table still lacks and puts it in the live
