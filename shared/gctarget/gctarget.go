@@ -12,7 +12,7 @@ import (
 // instead of Go's default of twice. The services hold little (10 to 20 MiB
 // live) and allocate for every message and request, so Go's default
 // collected many times a second at load. Measured at 800 orders/s (dev
-// broker, docs/benchmarks.md): 0.91x the CPU per order across both
+// broker, docs/benchmarks.md): 0.92x the CPU per order across both
 // services for about 15 MiB more peak RSS each (order 62-68 MiB, payment
 // 54-58 MiB); 400 saved no more CPU and took each to 80-88 MiB.
 const Percent = 200
