@@ -182,17 +182,14 @@ func (r *Router) handle(name, topic string, only Events, handler HandlerFunc) er
 				return err
 			}
 		} else {
-			sub = newKeySubscriber(r.cfg.Brokers, group, r.cfg.InFlight, r.cfg.Logger.With("component", "consumer"))
+			sub = newKeySubscriber(r.cfg.Brokers, group, r.cfg.InFlight, r.Stats, r.cfg.Logger.With("component", "consumer"))
 		}
 		r.subscribers[group] = sub
 	}
 	if keys, ok := sub.(*keySubscriber); ok && only != nil {
 		keys.skip(topic, func(eventType string) bool {
-			if _, handled := only[eventType]; handled {
-				return false
-			}
-			r.Stats.Handled.Add(1)
-			return true
+			_, handled := only[eventType]
+			return !handled
 		})
 	}
 	r.router.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {

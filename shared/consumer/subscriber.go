@@ -57,6 +57,7 @@ type keySubscriber struct {
 	brokers  []string
 	group    string
 	inFlight int
+	stats    *Stats // counts the messages skipped as handled
 	logger   *slog.Logger
 
 	// skips, by topic, says whether a message of an event type is skipped
@@ -68,20 +69,20 @@ type keySubscriber struct {
 	wg      sync.WaitGroup
 }
 
-func newKeySubscriber(brokers []string, group string, inFlight int, logger *slog.Logger) *keySubscriber {
+func newKeySubscriber(brokers []string, group string, inFlight int, stats *Stats, logger *slog.Logger) *keySubscriber {
 	ctx, cancel := context.WithCancel(context.Background())
 	if inFlight <= 0 {
 		inFlight = DefaultInFlight
 	}
-	return &keySubscriber{brokers: brokers, group: group, inFlight: inFlight, logger: logger.With("group", group),
+	return &keySubscriber{brokers: brokers, group: group, inFlight: inFlight, stats: stats, logger: logger.With("group", group),
 		skips: map[string]func(string) bool{}, ctx: ctx, closing: cancel}
 }
 
 // skip has the subscription to topic (made after) ack the messages whose
 // event type (the event_type header) skips returns true for as they are
-// fetched, instead of handing them out: their offsets are stored once
-// every message before them is acked. A message with no event type is
-// handed out.
+// fetched, instead of handing them out, and counts them as handled: their
+// offsets are stored once every message before them is acked. A message
+// with no event type is handed out.
 func (s *keySubscriber) skip(topic string, skips func(eventType string) bool) {
 	s.skips[topic] = skips
 }
@@ -98,7 +99,7 @@ func (s *keySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 	abandon, giveUp := context.WithCancel(context.Background())
 	stopAbandon := context.AfterFunc(ctx, func() { time.AfterFunc(closeWait, giveUp) })
 	out := make(chan *message.Message)
-	handler := &claimHandler{ctx: ctx, abandon: abandon, out: out, inFlight: s.inFlight, skips: s.skips[topic]}
+	handler := &claimHandler{ctx: ctx, abandon: abandon, out: out, inFlight: s.inFlight, skips: s.skips[topic], stats: s.stats}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -146,6 +147,7 @@ type claimHandler struct {
 	out        chan<- *message.Message
 	inFlight   int
 	skips      func(eventType string) bool // nil: none skipped
+	stats      *Stats
 	deliveries sync.WaitGroup
 }
 
@@ -222,6 +224,7 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 			if h.skipped(record) {
 				pending = append(pending, &fetched{record: record, acked: true})
+				h.stats.Handled.Add(1)
 				settle()
 				continue
 			}

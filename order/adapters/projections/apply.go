@@ -45,8 +45,8 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, eve
 // it about what every event means: from the batch's own events for orders
 // placed in it, else from what earlier folded of the order (and keeps
 // for the next batch), else from the order's stream, loaded in one query
-// for the whole batch. An order's events must follow one another without a gap;
-// anything else means an event was skipped or comes twice.
+// for the whole batch. An order's events must follow one another without a
+// gap; anything else means an event was skipped or comes twice.
 //
 // An unknown event changes nothing a projection shows but the order's
 // version, which is the stream's; a stream without a known OrderPlaced (a
