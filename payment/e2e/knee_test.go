@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -158,6 +159,9 @@ func BenchmarkPlaceToPaidKnee(b *testing.B) {
 			}
 			b.Logf("%d orders/s offered: %.0f placed/s, p50 %.0f ms, p99 %.0f ms (charged: %.0f, %.0f ms), CPU per order %.2f ms (order) + %.2f ms (payment), beside PostgreSQL %.2f ms and the benchmark %.2f ms, commits per order %.2f (%.2f writing); at the last order placed, events waiting for %s",
 				rate, step.placedRate, step.p50, step.p99, step.chargedP50, step.chargedP99, step.orderCPU, step.paymentCPU, step.postgresCPU, step.benchCPU, step.commits, step.writeCommits, step.queues)
+			if step.windows != nil {
+				b.Logf("%d orders/s offered: p99 of the orders placed in each %s, in turn: %.0f ms", rate, latencyWindow, step.windows)
+			}
 			if lowest == nil {
 				lowest = &step
 			}
@@ -302,6 +306,10 @@ type kneeStepResult struct {
 	orderCPU, paymentCPU, postgresCPU, benchCPU float64
 	// Where the orders not yet paid waited when the last was placed.
 	queues string
+	// The p99 (ms) of the orders placed in each 10 s of a longer step,
+	// in turn: whether a step's p99 comes from one stall or from a
+	// latency that grows.
+	windows []float64
 	// Transactions committed per order in both services' databases, and
 	// transaction ids assigned on the server per order.
 	commits, writeCommits float64
@@ -353,8 +361,34 @@ func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeSt
 	if err != nil {
 		return r, err
 	}
+	if s.step > latencyWindow {
+		if r.windows, err = s.windowedP99(ctx, from); err != nil {
+			return r, err
+		}
+	}
 	r.chargedP50, r.chargedP99, err = s.chargedLatency(ctx, from)
 	return r, err
+}
+
+// latencyWindow is how much of a longer step each of its p99s covers.
+const latencyWindow = 10 * time.Second
+
+// windowedP99 returns the p99 from OrderPlaced to OrderPaid of the orders
+// placed (after position from) in each latencyWindow, in turn.
+func (s *system) windowedP99(ctx context.Context, from int64) ([]float64, error) {
+	rows, err := s.orderPool.Query(ctx, `
+		WITH latency AS (
+			SELECT placed.recorded_at AS at, extract(epoch FROM paid.recorded_at - placed.recorded_at) * 1000 AS ms
+			FROM events placed JOIN events paid ON paid.stream_id = placed.stream_id AND paid.event_type = $2
+			WHERE placed.event_type = $1 AND placed.global_position > $3)
+		SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 FROM latency
+		GROUP BY floor(extract(epoch FROM at - (SELECT min(at) FROM latency)) / $4)
+		ORDER BY floor(extract(epoch FROM at - (SELECT min(at) FROM latency)) / $4)`,
+		contracts.OrderPlacedType, contracts.OrderPaidType, from, latencyWindow.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[float64])
 }
 
 // chargedLatency returns the percentiles of the time from OrderPlaced (in
