@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -70,6 +71,27 @@ type Cluster struct {
 	HeapMB    int    `json:"heap_mb"`
 	Nodes     []Node `json:"nodes"`
 	log       io.Writer
+
+	mu sync.Mutex
+	// started are the node processes this process started, by node id:
+	// whether one has exited is known exactly, from its wait.
+	started map[int]*process
+}
+
+// process is a node's process that this process started and waits for.
+type process struct {
+	pid  int
+	done chan struct{} // closed when it has exited and been reaped
+	err  error         // how it exited, once done is closed
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 const stateFile = "cluster.json"
@@ -376,8 +398,12 @@ func readFrom(path string, offset int64) string {
 // launch starts node id's process unless it runs.
 func (c *Cluster) launch(id int) error {
 	n, err := c.node(id)
-	if err != nil || c.Running(id) {
+	if err != nil {
 		return err
+	}
+	if c.Running(id) {
+		c.setStarted(id, nil) // another process's, or one started before
+		return nil
 	}
 	out, err := os.OpenFile(c.path(id, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -393,12 +419,33 @@ func (c *Cluster) launch(id int) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("kafkacluster: start node %d: %w", id, err)
 	}
-	go func() { _ = cmd.Wait() }() // reaps it should it end while this process runs
-	if err := os.WriteFile(c.path(id, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+	p := &process{pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { // reaps it should it end while this process runs
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	c.setStarted(id, p)
+	if err := os.WriteFile(c.path(id, "pid"), []byte(strconv.Itoa(p.pid)), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.log, "kafkacluster: node %d starting on %s (pid %d)\n", id, n.Addr(), cmd.Process.Pid)
+	fmt.Fprintf(c.log, "kafkacluster: node %d starting on %s (pid %d)\n", id, n.Addr(), p.pid)
 	return nil
+}
+
+func (c *Cluster) setStarted(id int, p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started == nil {
+		c.started = map[int]*process{}
+	}
+	c.started[id] = p
+}
+
+// startedProcess is node id's process if this process started it, or nil.
+func (c *Cluster) startedProcess(id int) *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started[id]
 }
 
 // startTimeout is how long a node may take to listen after its start: about
@@ -410,9 +457,14 @@ const startTimeout = 3 * time.Minute
 func (c *Cluster) waitListening(n Node) error {
 	id := n.ID
 	deadline := time.Now().Add(startTimeout)
+	p := c.startedProcess(id)
 	for !listening(n.Addr()) {
-		if !c.Running(id) {
-			return fmt.Errorf("kafkacluster: node %d exited at start: %s", id, lastLines(readFile(c.path(id, "stdout.log"))+readFile(c.path(id, "server.log")), 5))
+		if p != nil && p.exited() || p == nil && !c.Running(id) {
+			how := ""
+			if p != nil {
+				how = fmt.Sprintf(" (%v)", p.err)
+			}
+			return fmt.Errorf("kafkacluster: node %d exited at start%s: %s", id, how, lastLines(readFile(c.path(id, "stdout.log"))+readFile(c.path(id, "server.log")), 5))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("kafkacluster: node %d does not listen on %s after %s (see %s)", id, n.Addr(), startTimeout, c.path(id, "server.log"))
@@ -437,15 +489,39 @@ func (c *Cluster) runningPID(id int) int {
 	if err != nil || !strings.Contains(string(cmdline), c.path(id, "server.properties")) {
 		return 0
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(fields) == 0 || fields[0] == "Z" {
+	if state, _, _, ok := procStat(pid); !ok || state == "Z" || state == "X" {
 		return 0
 	}
 	return pid
+}
+
+// ended reports whether process pid, which started at start (ticks after
+// boot), has ended and let go of everything it held. Not "its command line
+// is gone": that empties as soon as the process drops its memory, before it
+// closes its files and sockets, so a node started again at that moment can
+// find its port or its log directory's lock still taken. A process that has
+// ended but was not reaped is a zombie, once all its threads are gone.
+func ended(pid int, start uint64) bool {
+	state, started, threads, ok := procStat(pid)
+	return !ok || started != start || (state == "Z" || state == "X") && threads <= 1
+}
+
+// procStat reads process pid's state, start time and number of threads
+// from /proc; ok is false if there is no such process.
+func procStat(pid int) (state string, start uint64, threads int, ok bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, 0, false
+	}
+	// The fields after the command's name in parentheses, from the 3rd
+	// (state) on: num_threads is the 20th, starttime the 22nd.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 20 {
+		return "", 0, 0, false
+	}
+	threads, _ = strconv.Atoi(fields[17])
+	start, _ = strconv.ParseUint(fields[19], 10, 64)
+	return fields[0], start, threads, true
 }
 
 // Kill crashes node id (kill -9) and waits until its process is gone.
@@ -472,11 +548,16 @@ func (c *Cluster) signal(id int, sig syscall.Signal, wait time.Duration) error {
 	if pid == 0 {
 		return nil
 	}
+	_, start, _, _ := procStat(pid)
 	fmt.Fprintf(c.log, "kafkacluster: node %d: %s\n", id, sig)
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("kafkacluster: signal node %d: %w", id, err)
 	}
-	for deadline := time.Now().Add(wait); c.runningPID(id) == pid; time.Sleep(50 * time.Millisecond) {
+	gone := func() bool { return ended(pid, start) }
+	if p := c.startedProcess(id); p != nil && p.pid == pid {
+		gone = p.exited
+	}
+	for deadline := time.Now().Add(wait); !gone(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("kafkacluster: node %d still runs %s after %s", id, wait, sig)
 		}
