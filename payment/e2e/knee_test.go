@@ -351,11 +351,7 @@ func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeSt
 	r.benchCPU = float64((benchCPU1 - benchCPU).Microseconds()) / 1000 / float64(r.orders)
 	commits1, xid1 := s.commits(b, server)
 	r.commits, r.writeCommits = float64(commits1-commits0)/float64(r.orders), float64(xid1-xid0)/float64(r.orders)
-	err := s.orderPool.QueryRow(ctx, `
-		WITH latency AS (
-			SELECT extract(epoch FROM paid.recorded_at - placed.recorded_at) * 1000 AS ms
-			FROM events placed JOIN events paid ON paid.stream_id = placed.stream_id AND paid.event_type = $2
-			WHERE placed.event_type = $1 AND placed.global_position > $3)
+	err := s.orderPool.QueryRow(ctx, `WITH latency AS (`+placedToPaid+`)
 		SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms), percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) FROM latency`,
 		contracts.OrderPlacedType, contracts.OrderPaidType, from).Scan(&r.p50, &r.p99)
 	if err != nil {
@@ -370,20 +366,21 @@ func (s *kneeSystem) offer(b *testing.B, server *pgxpool.Pool, rate int) (kneeSt
 	return r, err
 }
 
+// placedToPaid is, for each order placed after position $3, when it was
+// placed and the ms from its OrderPlaced ($1) to its OrderPaid ($2).
+const placedToPaid = `SELECT placed.recorded_at AS placed_at, extract(epoch FROM paid.recorded_at - placed.recorded_at) * 1000 AS ms
+	FROM events placed JOIN events paid ON paid.stream_id = placed.stream_id AND paid.event_type = $2
+	WHERE placed.event_type = $1 AND placed.global_position > $3`
+
 // latencyWindow is how much of a longer step each of its p99s covers.
 const latencyWindow = 10 * time.Second
 
 // windowedP99 returns the p99 from OrderPlaced to OrderPaid of the orders
 // placed (after position from) in each latencyWindow, in turn.
 func (s *system) windowedP99(ctx context.Context, from int64) ([]float64, error) {
-	rows, err := s.orderPool.Query(ctx, `
-		WITH latency AS (
-			SELECT placed.recorded_at AS at, extract(epoch FROM paid.recorded_at - placed.recorded_at) * 1000 AS ms
-			FROM events placed JOIN events paid ON paid.stream_id = placed.stream_id AND paid.event_type = $2
-			WHERE placed.event_type = $1 AND placed.global_position > $3)
-		SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 FROM latency
-		GROUP BY floor(extract(epoch FROM at - (SELECT min(at) FROM latency)) / $4)
-		ORDER BY floor(extract(epoch FROM at - (SELECT min(at) FROM latency)) / $4)`,
+	rows, err := s.orderPool.Query(ctx, `WITH latency AS (`+placedToPaid+`),
+		windowed AS (SELECT floor(extract(epoch FROM placed_at - min(placed_at) OVER ()) / $4) AS slot, ms FROM latency)
+		SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 FROM windowed GROUP BY slot ORDER BY slot`,
 		contracts.OrderPlacedType, contracts.OrderPaidType, from, latencyWindow.Seconds())
 	if err != nil {
 		return nil, err
