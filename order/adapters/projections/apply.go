@@ -45,7 +45,9 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, eve
 // it about what every event means: from the batch's own events for orders
 // placed in it, else from what earlier folded of the order (and keeps
 // for the next batch), else from the order's stream, loaded in one query
-// for the whole batch. An order's events must follow one another without a
+// for the whole batch. What earlier has of each order is taken before the
+// batch keeps anything in it: keeping an order can drop another one's
+// entry to make room. An order's events must follow one another without a
 // gap; anything else means an event was skipped or comes twice.
 //
 // An unknown event changes nothing a projection shows but the order's
@@ -55,13 +57,18 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 	var ids, placedBefore []string
 	var skipped []eventstore.RecordedEvent
 	batch := map[string][]eventstore.RecordedEvent{}
+	prior := map[string][]order.Event{} // what earlier folded of the orders placed before the batch
 	for _, e := range events {
 		stream := batch[e.StreamID]
 		switch {
 		case len(stream) == 0:
 			ids = append(ids, e.StreamID)
-			if _, ok := earlier.upTo(e.StreamID, e.StreamVersion-1); e.StreamVersion > 1 && !ok {
-				placedBefore = append(placedBefore, e.StreamID)
+			if e.StreamVersion > 1 {
+				if folded, ok := earlier.upTo(e.StreamID, e.StreamVersion-1); ok {
+					prior[e.StreamID] = folded
+				} else {
+					placedBefore = append(placedBefore, e.StreamID)
+				}
 			}
 		case e.StreamVersion != stream[len(stream)-1].StreamVersion+1:
 			return nil, nil, fmt.Errorf("event %s is version %d of %s, after version %d: an event was skipped or comes twice",
@@ -86,7 +93,8 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 		first, last := in[0], in[len(in)-1]
 		// The known events up to the batch's last, decoded once: those
 		// before the batch's first fold into the state before it.
-		decoded, before, err := knownUpTo(id, in, stored[id], earlier)
+		folded, ok := prior[id]
+		decoded, before, err := knownUpTo(id, in, folded, ok, stored[id])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -112,14 +120,14 @@ func changesOf(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent
 }
 
 // knownUpTo decodes the known events of an order up to the last of in (its
-// events in the batch): those before in's first come from earlier if it
-// has them, else from stored (the order's whole stream, loaded). before is
-// how many of them come before in's first.
-func knownUpTo(id string, in, stored []eventstore.RecordedEvent, earlier *folded) (decoded []order.Event, before int, err error) {
+// events in the batch): those before in's first are folded if the
+// projector had them (isFolded), else come from stored (the order's whole
+// stream, loaded). before is how many of them come before in's first.
+func knownUpTo(id string, in []eventstore.RecordedEvent, folded []order.Event, isFolded bool, stored []eventstore.RecordedEvent) (decoded []order.Event, before int, err error) {
 	first, last := in[0], in[len(in)-1]
 	recorded := in
-	if prior, ok := earlier.upTo(id, first.StreamVersion-1); ok {
-		decoded, before = slices.Clip(prior), len(prior) // appending copies: prior stays as kept
+	if isFolded {
+		decoded, before = slices.Clip(folded), len(folded) // appending copies: folded stays as kept
 	} else if first.StreamVersion > 1 {
 		if int64(len(stored)) < last.StreamVersion {
 			return nil, 0, fmt.Errorf("event %s is version %d of %s, which has %d events", last.ID, last.StreamVersion, id, len(stored))

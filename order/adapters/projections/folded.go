@@ -21,6 +21,7 @@ const maxFolded = 4096
 // before. A nil *folded keeps nothing (a replay reads each order once).
 type folded struct {
 	streams map[string]foldedStream
+	max     int // orders kept at most
 }
 
 type foldedStream struct {
@@ -28,7 +29,7 @@ type foldedStream struct {
 	events  []order.Event
 }
 
-func newFolded() *folded { return &folded{streams: map[string]foldedStream{}} }
+func newFolded() *folded { return &folded{streams: map[string]foldedStream{}, max: maxFolded} }
 
 // upTo returns the events of stream up to version, if it has them.
 func (f *folded) upTo(stream string, version int64) ([]order.Event, bool) {
@@ -48,7 +49,7 @@ func (f *folded) keep(stream string, version int64, events []order.Event) {
 	if f == nil {
 		return
 	}
-	if _, ok := f.streams[stream]; !ok && len(f.streams) >= maxFolded {
+	if _, ok := f.streams[stream]; !ok && len(f.streams) >= f.max {
 		for other := range f.streams {
 			delete(f.streams, other)
 			break
