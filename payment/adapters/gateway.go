@@ -32,6 +32,7 @@ type GatewayConfig struct {
 // PostgreSQL, idempotent by order id like a real provider's idempotency keys.
 type SimulatedGateway struct {
 	pool    *pgxpool.Pool
+	ledger  *ledger
 	cfg     GatewayConfig
 	calls   atomic.Int64
 	charges atomic.Int64
@@ -40,7 +41,7 @@ type SimulatedGateway struct {
 
 // NewSimulatedGateway returns a gateway whose ledger is in pool.
 func NewSimulatedGateway(pool *pgxpool.Pool, cfg GatewayConfig) *SimulatedGateway {
-	return &SimulatedGateway{pool: pool, cfg: cfg}
+	return &SimulatedGateway{pool: pool, ledger: &ledger{pool: pool}, cfg: cfg}
 }
 
 // Charge approves or declines by amount; a repeated order id gets the first answer.
@@ -61,23 +62,14 @@ func (g *SimulatedGateway) charge(ctx context.Context, req payment.Request) (pay
 	if !charge.Approved {
 		charge.DeclineReason = fmt.Sprintf("amount %d exceeds the approval limit of %d", req.Amount, g.cfg.ApproveLimit)
 	}
-	tag, err := g.pool.Exec(ctx, `
-		INSERT INTO gateway_charges (idempotency_key, charge_id, amount, currency, approved, decline_reason)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
-		req.OrderID, charge.ID, req.Amount, req.Currency, charge.Approved, charge.DeclineReason)
+	stored, err := g.ledger.record(ctx, req, charge)
 	if err != nil {
 		return payment.Charge{}, fmt.Errorf("%w: ledger: %v", payment.ErrTransient, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if stored.ID == charge.ID {
 		g.charges.Add(1)
-		return charge, nil
 	}
-	err = g.pool.QueryRow(ctx, `SELECT charge_id::text, approved, decline_reason FROM gateway_charges WHERE idempotency_key = $1`,
-		req.OrderID).Scan(&charge.ID, &charge.Approved, &charge.DeclineReason)
-	if err != nil {
-		return payment.Charge{}, fmt.Errorf("%w: ledger: %v", payment.ErrTransient, err)
-	}
-	return charge, nil
+	return stored, nil
 }
 
 // Refund refunds a charge; a repeated order id gets the first refund.

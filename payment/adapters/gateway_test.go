@@ -1,0 +1,98 @@
+package adapters_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/es-outbox/reference/payment/adapters"
+	"github.com/es-outbox/reference/payment/domain/payment"
+	"github.com/es-outbox/reference/shared/devtools/testenv"
+)
+
+// Charges asked for at the same time, as a consumer asks for a batch's, are
+// written to the ledger together: each order is still charged once, a
+// repeated order id gets its first charge (whether it was stored before or
+// asked for twice at once), and a charge the ledger refuses fails alone.
+func TestChargesAskedForTogetherAreEachStoredOnce(t *testing.T) {
+	pool, _ := testenv.Database(t, adapters.Migrations)
+	ctx := context.Background()
+	gateway := adapters.NewSimulatedGateway(pool, adapters.GatewayConfig{ApproveLimit: 1000})
+	before, err := gateway.Charge(ctx, payment.Request{OrderID: "o-before", Amount: 500, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	requests := []payment.Request{{OrderID: "o-before", Amount: 500, Currency: "EUR"}}
+	for i := range 40 {
+		requests = append(requests, payment.Request{OrderID: fmt.Sprintf("o-%d", i), Amount: int64(900 + 10*i), Currency: "EUR"})
+	}
+	for range 5 {
+		requests = append(requests, payment.Request{OrderID: "o-twice", Amount: 700, Currency: "EUR"})
+	}
+	// PostgreSQL refuses a NUL byte in text.
+	requests = append(requests, payment.Request{OrderID: "o-refused", Amount: 700, Currency: "EU\x00R"})
+
+	charges := make([]payment.Charge, len(requests))
+	errs := make([]error, len(requests))
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i, req := range requests {
+		done.Go(func() {
+			start.Wait()
+			charges[i], errs[i] = gateway.Charge(ctx, req)
+		})
+	}
+	start.Done()
+	done.Wait()
+
+	var twice string
+	for i, req := range requests {
+		c, err := charges[i], errs[i]
+		switch {
+		case req.OrderID == "o-refused":
+			if !errors.Is(err, payment.ErrTransient) {
+				t.Errorf("the charge the ledger refuses gives %v, want a transient error", err)
+			}
+		case err != nil:
+			t.Errorf("charge of %s: %v", req.OrderID, err)
+		case req.OrderID == "o-before" && c != before:
+			t.Errorf("o-before, charged again, gives %+v, want its first charge %+v", c, before)
+		case req.OrderID == "o-twice" && twice != "" && c.ID != twice:
+			t.Errorf("o-twice, asked for at the same time, gives the charges %s and %s, want one", twice, c.ID)
+		case req.OrderID == "o-twice":
+			twice = c.ID
+		case c.Approved != (req.Amount <= 1000):
+			t.Errorf("%s of %d: approved %v", req.OrderID, req.Amount, c.Approved)
+		}
+	}
+
+	rows, err := pool.Query(ctx, `SELECT idempotency_key, count(*), min(charge_id::text) FROM gateway_charges GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]string{}
+	for rows.Next() {
+		var key, chargeID string
+		var n int
+		if err := rows.Scan(&key, &n, &chargeID); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s has %d charges in the ledger, want 1", key, n)
+		}
+		stored[key] = chargeID
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 42 || stored["o-twice"] != twice || stored["o-before"] != before.ID || stored["o-refused"] != "" {
+		t.Errorf("the ledger holds %d orders (o-twice %q, o-before %q, o-refused %q), want the 42 charged, as they were answered (%q, %q) and not o-refused",
+			len(stored), stored["o-twice"], stored["o-before"], stored["o-refused"], twice, before.ID)
+	}
+	if n := gateway.Charges(); n != 42 {
+		t.Errorf("the gateway counts %d new charges, want 42 (o-before and o-twice once each)", n)
+	}
+}
