@@ -23,19 +23,8 @@ func TestTheProjectorFoldsAnOrdersNextEventsFromWhatItFoldedBefore(t *testing.T)
 	empty, _ := testenv.Database(t, eventstore.Migrations)
 	ctx := context.Background()
 	orders := adapters.NewOrderRepository(pool, nil)
-	placed, err := order.Place(order.PlaceOrder{OrderID: "o-1", CustomerID: "c-1", Currency: "EUR",
-		Items: []order.LineItem{{SKU: "sku-1", Quantity: 2, UnitPrice: 500}}}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := orders.Add(ctx, placed); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := orders.Update(ctx, "o-1", 1, func(o *order.Order) error {
-		return o.RecordPaymentSucceeded("ch-1", 1000, time.Now())
-	}); err != nil {
-		t.Fatal(err)
-	}
+	place(t, orders, "o-1", 2, 500)
+	pay(t, orders, "o-1", 1000)
 	testenv.WaitEventsReadable(t, pool)
 	events, err := eventstore.ReadAll(ctx, pool, eventstore.Start, 10)
 	if err != nil || len(events) != 2 {
@@ -64,21 +53,9 @@ func TestAnOrderFoldedBeforeABatchIsFoldedEvenIfTheBatchDropsIt(t *testing.T) {
 	empty, _ := testenv.Database(t, eventstore.Migrations)
 	ctx := context.Background()
 	orders := adapters.NewOrderRepository(pool, nil)
-	for _, id := range []string{"o-1", "o-2"} {
-		placed, err := order.Place(order.PlaceOrder{OrderID: id, CustomerID: "c-1", Currency: "EUR",
-			Items: []order.LineItem{{SKU: "sku-1", Quantity: 1, UnitPrice: 700}}}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := orders.Add(ctx, placed); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := orders.Update(ctx, "o-1", 1, func(o *order.Order) error {
-		return o.RecordPaymentSucceeded("ch-1", 700, time.Now())
-	}); err != nil {
-		t.Fatal(err)
-	}
+	place(t, orders, "o-1", 1, 700)
+	place(t, orders, "o-2", 1, 700)
+	pay(t, orders, "o-1", 700)
 	testenv.WaitEventsReadable(t, pool)
 	events, err := eventstore.ReadAll(ctx, pool, eventstore.Start, 10)
 	if err != nil || len(events) != 3 || events[1].StreamID != adapters.StreamID("o-2") {
@@ -110,4 +87,27 @@ func changesIn(t *testing.T, db interface {
 		t.Fatal(err)
 	}
 	return changes
+}
+
+// place places order id: quantity units at unitPrice.
+func place(t *testing.T, orders *adapters.OrderRepository, id string, quantity, unitPrice int64) {
+	t.Helper()
+	placed, err := order.Place(order.PlaceOrder{OrderID: id, CustomerID: "c-1", Currency: "EUR",
+		Items: []order.LineItem{{SKU: "sku-1", Quantity: quantity, UnitPrice: unitPrice}}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orders.Add(context.Background(), placed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pay records order id, just placed, as paid amount.
+func pay(t *testing.T, orders *adapters.OrderRepository, id string, amount int64) {
+	t.Helper()
+	if _, err := orders.Update(context.Background(), id, 1, func(o *order.Order) error {
+		return o.RecordPaymentSucceeded("ch-"+id, amount, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
