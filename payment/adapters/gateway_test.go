@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
@@ -94,5 +97,66 @@ func TestChargesAskedForTogetherAreEachStoredOnce(t *testing.T) {
 	}
 	if n := gateway.Charges(); n != 42 {
 		t.Errorf("the gateway counts %d new charges, want 42 (o-before and o-twice once each)", n)
+	}
+}
+
+// A database starts empty, autovacuum analyzes the ledger while it is
+// small, and a statement a connection has run a few times keeps the plan
+// PostgreSQL made for the table as it was then: for a tiny table, reading
+// all of it. The ledger must still find the charges stored before by their
+// key once it holds many.
+func TestTheLedgerFindsStoredChargesByKeyAfterItGrew(t *testing.T) {
+	pool, url := testenv.Database(t, adapters.Migrations)
+	ctx := context.Background()
+	config, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.MaxConns = 1 // one connection, whose statements PostgreSQL keeps plans for
+	config.ConnConfig.RuntimeParams["application_name"] = "ledger under test"
+	one, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	gateway := adapters.NewSimulatedGateway(one, adapters.GatewayConfig{ApproveLimit: 1000})
+	charge := func(order string) payment.Charge {
+		t.Helper()
+		c, err := gateway.Charge(ctx, payment.Request{OrderID: order, Amount: 500, Currency: "EUR"})
+		if err != nil {
+			t.Fatalf("charge of %s: %v", order, err)
+		}
+		return c
+	}
+	first := charge("o-first")
+	if _, err := pool.Exec(ctx, `ANALYZE gateway_charges`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 { // more than the five runs after which PostgreSQL may keep one plan
+		charge(fmt.Sprintf("o-small-%d", i))
+	}
+	const charges = 5_000
+	if _, err := pool.Exec(ctx, `INSERT INTO gateway_charges (idempotency_key, charge_id, amount, currency, approved)
+		SELECT 'o-' || i, gen_random_uuid(), 500, 'EUR', true FROM generate_series(1, $1) AS i`, charges); err != nil {
+		t.Fatal(err)
+	}
+	if again := charge("o-first"); again != first {
+		t.Errorf("o-first, charged again, gives %+v, want its first charge %+v", again, first)
+	}
+	charge("o-new")
+	one.Close()
+
+	// A connection's counts reach the server's statistics by the time it
+	// has gone from pg_stat_activity.
+	testenv.Eventually(t, 30*time.Second, "the ledger's connection closed", func() bool {
+		var open int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ledger under test'`).Scan(&open)
+		return err == nil && open == 0
+	})
+	// Finding the charges of the first orders in the small ledger read a
+	// few rows at a time; reading the grown one once is more than all of
+	// those together.
+	if scanned := testenv.RowsScanned(t, pool.QueryRow, "gateway_charges"); scanned >= charges {
+		t.Errorf("the ledger read %d of its rows one by one, %d charges or more: it scanned the whole table to find a few", scanned, charges)
 	}
 }

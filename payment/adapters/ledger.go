@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/payment/domain/payment"
+	"github.com/es-outbox/reference/shared/eventstore"
 )
 
 // ledger is the simulated gateway's ledger of charges, one row per
@@ -125,6 +126,9 @@ func (l *ledger) insert(batch []*ledgerEntry) (map[string]payment.Charge, error)
 	// before from the table (its rows as the statement found them, so no
 	// order comes from both). An order asked for twice in one statement
 	// is inserted once: the second row finds the first and is skipped.
+	// Planned on every run: a plan kept from when the table was small
+	// reads all of it to find the charges stored before (19 ms at 60,000
+	// charges, where the index takes a few microseconds a key).
 	rows, err := l.pool.Query(ctx, `
 		WITH asked AS (
 			SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::boolean[], $6::text[])
@@ -138,7 +142,7 @@ func (l *ledger) insert(batch []*ledgerEntry) (map[string]payment.Charge, error)
 		UNION ALL
 		SELECT idempotency_key, charge_id::text, approved, decline_reason FROM gateway_charges
 		WHERE idempotency_key IN (SELECT idempotency_key FROM asked)`,
-		keys, ids, amounts, currencies, approved, reasons)
+		eventstore.PlanEveryRun, keys, ids, amounts, currencies, approved, reasons)
 	if err != nil {
 		return nil, err
 	}
