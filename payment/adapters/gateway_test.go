@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/payment/adapters"
 	"github.com/es-outbox/reference/payment/domain/payment"
@@ -108,17 +105,7 @@ func TestChargesAskedForTogetherAreEachStoredOnce(t *testing.T) {
 func TestTheLedgerFindsStoredChargesByKeyAfterItGrew(t *testing.T) {
 	pool, url := testenv.Database(t, adapters.Migrations)
 	ctx := context.Background()
-	config, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config.MaxConns = 1 // one connection, whose statements PostgreSQL keeps plans for
-	config.ConnConfig.RuntimeParams["application_name"] = "ledger under test"
-	one, err := pgxpool.NewWithConfig(ctx, config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
+	one := testenv.OneConnection(t, url, "ledger under test")
 	gateway := adapters.NewSimulatedGateway(one, adapters.GatewayConfig{ApproveLimit: 1000})
 	charge := func(order string) payment.Charge {
 		t.Helper()
@@ -146,13 +133,7 @@ func TestTheLedgerFindsStoredChargesByKeyAfterItGrew(t *testing.T) {
 	charge("o-new")
 	one.Close()
 
-	// A connection's counts reach the server's statistics by the time it
-	// has gone from pg_stat_activity.
-	testenv.Eventually(t, 30*time.Second, "the ledger's connection closed", func() bool {
-		var open int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ledger under test'`).Scan(&open)
-		return err == nil && open == 0
-	})
+	testenv.Closed(t, pool, "ledger under test")
 	// Finding the charges of the first orders in the small ledger read a
 	// few rows at a time; reading the grown one once is more than all of
 	// those together.

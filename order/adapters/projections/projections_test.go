@@ -408,17 +408,7 @@ func TestFirstBatchFailingLeavesTheCheckpointNeverUpdated(t *testing.T) {
 // key once the table has grown.
 func TestTheProjectorFindsTheOrdersItUpdatesByKeyAfterTheTableGrew(t *testing.T) {
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
-	config, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config.MaxConns = 1 // one connection, whose statements PostgreSQL keeps plans for
-	config.ConnConfig.RuntimeParams["application_name"] = "projector under test"
-	one, err := pgxpool.NewWithConfig(context.Background(), config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
+	one := testenv.OneConnection(t, url, "projector under test")
 	w := newWorkload(t, pool, 7)
 	w.place(100)
 	stop := startProjector(t, one, fastProjector)
@@ -449,13 +439,7 @@ func TestTheProjectorFindsTheOrdersItUpdatesByKeyAfterTheTableGrew(t *testing.T)
 	stop()
 	one.Close()
 
-	// A connection's counts reach the server's statistics by the time it
-	// has gone from pg_stat_activity.
-	testenv.Eventually(t, 30*time.Second, "the projector's connection closed", func() bool {
-		var open int
-		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'projector under test'`).Scan(&open)
-		return err == nil && open == 0
-	})
+	testenv.Closed(t, pool, "projector under test")
 	scanned := testenv.RowsScanned(t, pool.QueryRow, "order_summaries")
 	// Finding the orders of the first updates in the small table read a
 	// hundred rows at a time; reading the grown table once is more than all

@@ -110,6 +110,38 @@ func RowsScanned[R interface{ Scan(...any) error }](t testing.TB, queryRow func(
 	return n
 }
 
+// OneConnection opens a pool of one connection to url, named name in
+// pg_stat_activity: a connection whose statements PostgreSQL keeps plans
+// for, as a service's do. Close it, then wait with Closed, before counting
+// what it read with RowsScanned.
+func OneConnection(t testing.TB, url, name string) *pgxpool.Pool {
+	t.Helper()
+	config, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	config.MaxConns = 1
+	config.ConnConfig.RuntimeParams["application_name"] = name
+	pool, err := pgxpool.NewWithConfig(context.Background(), config)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Closed waits until no connection named name is open on pool's server: a
+// closed connection's counts reach the server's statistics by the time it
+// has gone from pg_stat_activity.
+func Closed(t testing.TB, pool *pgxpool.Pool, name string) {
+	t.Helper()
+	Eventually(t, 30*time.Second, "the connections named "+name+" closed", func() bool {
+		var open int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, name).Scan(&open)
+		return err == nil && open == 0
+	})
+}
+
 // Go runs run in a goroutine until stop is called, or the test ends: then
 // it cancels run's context, waits for it to return and fails the test if it
 // returned an error, naming it what.
