@@ -405,7 +405,8 @@ func TestFirstBatchFailingLeavesTheCheckpointNeverUpdated(t *testing.T) {
 // small, and a statement a connection has run a few times keeps the plan
 // PostgreSQL made for the table as it was then: for a small table, reading
 // all of it. The projector must still find the orders it updates by their
-// key once the table has grown.
+// key once the table has grown, and once autovacuum has analyzed the grown
+// table too, when a batch updates many orders.
 func TestTheProjectorFindsTheOrdersItUpdatesByKeyAfterTheTableGrew(t *testing.T) {
 	pool, url := testenv.Database(t, eventstore.Migrations, adapters.Migrations)
 	one := testenv.OneConnection(t, url, "projector under test")
