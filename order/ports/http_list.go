@@ -71,6 +71,11 @@ func listOrdersQuery(rawQuery string) (app.ListOrders, error) {
 			return app.ListOrders{}, httpserver.BadField(name, "is not a query parameter of this endpoint (customer_id, status, limit, cursor)")
 		}
 	}
+	if values.Has("status") && values.Get("status") == "" {
+		// The application reads no status as every status; here it is a
+		// value the API does not allow (leave the parameter out instead).
+		return app.ListOrders{}, httpserver.BadField("status", "must be one of the order statuses; leave it out to list every status")
+	}
 	q := app.ListOrders{
 		OrderFilter: app.OrderFilter{CustomerID: values.Get("customer_id"), Status: order.Status(values.Get("status"))},
 		Limit:       app.DefaultPageSize,

@@ -150,6 +150,7 @@ func TestListOrdersRejectsBadInputNamingTheField(t *testing.T) {
 		"customer=alice":  "customer",
 		"sort=placed_at":  "sort",
 		"status=PLACED":   "status",
+		"status=":         "status",
 		"cursor=not+b64!": "cursor",
 	}
 	for query, field := range cases {
