@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/es-outbox/reference/payment/domain/payment"
-	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // ledger is the simulated gateway's ledger of charges, one row per
@@ -142,7 +142,7 @@ func (l *ledger) insert(batch []*ledgerEntry) (map[string]payment.Charge, error)
 		UNION ALL
 		SELECT idempotency_key, charge_id::text, approved, decline_reason FROM gateway_charges
 		WHERE idempotency_key IN (SELECT idempotency_key FROM asked)`,
-		eventstore.PlanEveryRun, keys, ids, amounts, currencies, approved, reasons)
+		postgres.PlanEveryRun, keys, ids, amounts, currencies, approved, reasons)
 	if err != nil {
 		return nil, err
 	}

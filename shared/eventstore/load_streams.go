@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"fmt"
+
+	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // LoadStreams returns the events of several streams in one query, keyed by
@@ -10,7 +12,7 @@ import (
 // absent. Readers that need the state of every stream a batch of events
 // touched (projections) use it instead of one Load per stream.
 func LoadStreams(ctx context.Context, db DB, streamIDs []string) (map[string][]RecordedEvent, error) {
-	events, err := query(ctx, db, loadStreams, PlanEveryRun, streamIDs)
+	events, err := query(ctx, db, loadStreams, postgres.PlanEveryRun, streamIDs)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: load %d streams: %w", len(streamIDs), err)
 	}

@@ -39,7 +39,7 @@ const NotYetVisible = `NOT (` + visible + `)`
 // limit (an SQL expression). It keeps to the visibility rule, and its keyset
 // condition makes each batch cost the same on any backlog (the index
 // events_transaction_position_idx). Every reader reads events through it,
-// planned on every run (PlanEveryRun).
+// planned on every run (postgres.PlanEveryRun).
 func CommitOrderQuery(columns, after, limit string) string {
 	return `SELECT ` + columns + ` FROM events
 		WHERE (transaction_id, global_position) > ` + after + `
@@ -47,23 +47,6 @@ func CommitOrderQuery(columns, after, limit string) string {
 		ORDER BY transaction_id, global_position
 		LIMIT ` + limit
 }
-
-// PlanEveryRun, given as a query's first argument, has pgx run the query
-// without a prepared statement (pgx.QueryExecModeCacheDescribe), through
-// database/sql too, so that PostgreSQL plans it for each run. A prepared
-// statement keeps, after five runs, the plan made for the table as it was
-// then, until the table is next analyzed (autovacuum: a minute at the
-// soonest): on a new database, a plan made while the events table was small
-// reads all of it. The reads whose plan depends on the table's size take
-// it: reading in commit order and loading several streams at once (and,
-// outside the event store, the simulated gateway's ledger). Seen
-// at 800 orders/s on new databases: each load of a group's streams, and
-// some of the forwarders' reads, scanned all of the 50,000 events, 10 to
-// 20 ms each and most of PostgreSQL's time. The cost is planning each
-// run, a fraction of a millisecond, for reads that come once per batch.
-// Reads of one key by its index need not: their plan is the same at any
-// size.
-const PlanEveryRun = pgx.QueryExecModeCacheDescribe
 
 // ReaderStatus is where a reader is and how far behind the event store.
 type ReaderStatus struct {

@@ -182,7 +182,7 @@ func streamFound(streamID string, events []RecordedEvent) ([]RecordedEvent, erro
 // transaction still in progress, so a later call never finds an event that
 // belongs before a position already returned: nothing is skipped.
 func ReadAll(ctx context.Context, db DB, after Position, limit int) ([]RecordedEvent, error) {
-	events, err := query(ctx, db, readAll, PlanEveryRun,
+	events, err := query(ctx, db, readAll, postgres.PlanEveryRun,
 		strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read all after %v: %w", after, err)

@@ -24,7 +24,7 @@ import (
 type ForwarderConfig struct {
 	// DB is the event store's database, opened through pgx's database/sql
 	// driver (stdlib.OpenDBFromPool, as Run does): the reads pass pgx an exec
-	// mode as their first argument (eventstore.PlanEveryRun), which another
+	// mode as their first argument (postgres.PlanEveryRun), which another
 	// driver would refuse.
 	DB *sql.DB
 	// Brokers are the Kafka bootstrap brokers.

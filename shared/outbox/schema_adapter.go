@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/es-outbox/reference/shared/eventstore"
+	"github.com/es-outbox/reference/shared/postgres"
 )
 
 // EventsTopic is the Watermill SQL topic name under which the events table is read.
@@ -45,7 +46,7 @@ func (a EventsSchemaAdapter) SelectQuery(topic string, consumerGroup string, off
 		` + eventstore.CommitOrderQuery(forwardedColumns,
 			`((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))`,
 			strconv.Itoa(a.batchSize())),
-		Args: append([]any{eventstore.PlanEveryRun}, next.Args...),
+		Args: append([]any{postgres.PlanEveryRun}, next.Args...),
 	}
 }
 
@@ -77,7 +78,7 @@ func (a EventsSchemaAdapter) readAfter(ctx context.Context, tx *sql.Tx, conn *sq
 			if !ok {
 				return errNotPgx
 			}
-			rows, err := c.Conn().Query(ctx, query, eventstore.PlanEveryRun, pgx.QueryResultFormats{pgx.TextFormatCode}, txID, p.GlobalPosition)
+			rows, err := c.Conn().Query(ctx, query, postgres.PlanEveryRun, pgx.QueryResultFormats{pgx.TextFormatCode}, txID, p.GlobalPosition)
 			if err != nil {
 				return err
 			}
@@ -97,7 +98,7 @@ func (a EventsSchemaAdapter) readAfter(ctx context.Context, tx *sql.Tx, conn *sq
 			return message.NewMessage(watermill.NewULID(), payload), nil
 		}
 	}
-	rows, err := tx.QueryContext(ctx, query, eventstore.PlanEveryRun, txID, p.GlobalPosition)
+	rows, err := tx.QueryContext(ctx, query, postgres.PlanEveryRun, txID, p.GlobalPosition)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read events: %w", err)
 	}

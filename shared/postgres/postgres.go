@@ -26,6 +26,23 @@ import (
 // only as they are needed.
 const DefaultMaxConns = 16
 
+// PlanEveryRun, given as a query's first argument, has pgx run the query
+// without a prepared statement (pgx.QueryExecModeCacheDescribe), through
+// database/sql too, so that PostgreSQL plans it for each run. A prepared
+// statement keeps, after five runs, the plan made for the table as it was
+// then, until the table is next analyzed (autovacuum: a minute at the
+// soonest): on a new database, a plan made while a table was small reads
+// all of it. The reads whose plan depends on a table's size take it: the
+// event store's reads in commit order and of several streams at once, and
+// the simulated gateway's ledger. Seen at 800 orders/s on new databases:
+// each load of a group's streams, and some of the forwarders' reads,
+// scanned all of the 50,000 events, 10 to 20 ms each and most of
+// PostgreSQL's time (docs/benchmarks.md, issue 16). The cost is planning
+// each run, a fraction of a millisecond, for reads that come once per
+// batch. Reads of one key by its index need not: their plan is the same at
+// any size.
+const PlanEveryRun = pgx.QueryExecModeCacheDescribe
+
 // Connect opens a connection pool and checks that the server answers.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return connect(ctx, url, 0)

@@ -23,7 +23,7 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, table string, eve
 		return err
 	}
 	b := &pgx.Batch{}
-	// Planned on every run, as eventstore.PlanEveryRun has the event
+	// Planned on every run, as postgres.PlanEveryRun has the event
 	// store's reads planned (a batch takes no exec mode per statement): an
 	// update of order_summaries keeps otherwise, after five runs, a plan
 	// made while the table was small, which reads all of it.
