@@ -73,12 +73,8 @@ func (a EventsSchemaAdapter) readAfter(ctx context.Context, tx *sql.Tx, conn *sq
 		// Raw holds the connection as a statement of tx would, so nothing
 		// of database/sql uses it meanwhile (a rollback when tx's context
 		// ends waits for it).
-		err := conn.Raw(func(driverConn any) error {
-			c, ok := driverConn.(*stdlib.Conn)
-			if !ok {
-				return errNotPgx
-			}
-			rows, err := c.Conn().Query(ctx, query, postgres.PlanEveryRun, pgx.QueryResultFormats{pgx.TextFormatCode}, txID, p.GlobalPosition)
+		err := withPgx(conn, func(c *pgx.Conn) error {
+			rows, err := c.Query(ctx, query, postgres.PlanEveryRun, pgx.QueryResultFormats{pgx.TextFormatCode}, txID, p.GlobalPosition)
 			if err != nil {
 				return err
 			}
@@ -114,6 +110,18 @@ func (a EventsSchemaAdapter) readAfter(ctx context.Context, tx *sql.Tx, conn *sq
 }
 
 var errNotPgx = errors.New("outbox: not a pgx connection")
+
+// withPgx runs fn on pgx's connection under conn, held as a statement
+// would hold it; errNotPgx if conn's driver is not pgx's.
+func withPgx(conn *sql.Conn, fn func(*pgx.Conn) error) error {
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return errNotPgx
+		}
+		return fn(c.Conn())
+	})
+}
 
 // forwardedColumns are the columns of each event in a batch message (see
 // batchEvents): what goes to Kafka and the event's position, all as text.

@@ -3,13 +3,12 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/es-outbox/reference/shared/eventstore"
 )
@@ -72,52 +71,25 @@ func (w *wakeUp) notify() {
 // closes without waiting for a poll interval.
 func (w *wakeUp) stop() { close(w.stopped) }
 
-// listen takes a connection of db for LISTEN until ctx is done, and takes
-// another one a second after losing it; meanwhile the poll interval applies.
+// listen wakes the subscriber on every append notified, and once it
+// listens (to read what was appended while nobody listened), on a
+// connection of db, until ctx is done; while it has none, the poll
+// interval applies.
 func (w *wakeUp) listen(ctx context.Context, db *sql.DB, logger watermill.LoggerAdapter) {
-	for ctx.Err() == nil {
-		err := w.listenOnce(ctx, db)
-		if ctx.Err() != nil {
-			return
-		}
+	eventstore.ListenForAppends(ctx, driverConn(db), w.notify, w.notify, func(err error) {
 		logger.Error("Listening for appended events failed; polling until it works again", err, nil)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	})
 }
 
-func (w *wakeUp) listenOnce(ctx context.Context, db *sql.DB) error {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		c, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return errors.New("outbox: waking up on notifications needs the pgx driver")
-		}
-		pg := c.Conn()
-		if _, err := pg.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
+// driverConn is eventstore.WithConn for db: pgx's connection under one of
+// db's, held for fn's duration.
+func driverConn(db *sql.DB) eventstore.WithConn {
+	return func(ctx context.Context, fn func(*pgx.Conn) error) error {
+		conn, err := db.Conn(ctx)
+		if err != nil {
 			return err
 		}
-		// The connection goes back to the pool: stop listening on it first.
-		defer func() {
-			if !pg.IsClosed() {
-				unlisten, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				_, _ = pg.Exec(unlisten, "UNLISTEN *")
-			}
-		}()
-		// Events appended while nobody listened: read them now.
-		w.notify()
-		for {
-			if _, err := pg.WaitForNotification(ctx); err != nil {
-				return err
-			}
-			w.notify()
-		}
-	})
+		defer conn.Close()
+		return withPgx(conn, fn)
+	}
 }
