@@ -11,7 +11,6 @@ import (
 	"errors"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,16 +50,16 @@ func BenchmarkBacklog(b *testing.B) {
 			b.Fatal(err)
 		}
 
-		start, cpu := time.Now(), processCPU()
+		start, cpu := time.Now(), testenv.OwnCPUTime()
 		stop := runForwarder(b, pool, brokers, 10*time.Millisecond, 1000)
 		waitForOffset(b, pool, "forwarder", last)
-		forwarder, forwarderCPU := float64(events)/time.Since(start).Seconds(), processCPU()-cpu
+		forwarder, forwarderCPU := float64(events)/time.Since(start).Seconds(), testenv.OwnCPUTime()-cpu
 		stop()
 
-		start, cpu = time.Now(), processCPU()
+		start, cpu = time.Now(), testenv.OwnCPUTime()
 		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
 		waitForOffset(b, pool, "raw", last)
-		raw, rawCPU := float64(events)/time.Since(start).Seconds(), processCPU()-cpu
+		raw, rawCPU := float64(events)/time.Since(start).Seconds(), testenv.OwnCPUTime()-cpu
 		stopRelay()
 
 		b.ReportMetric(forwarder, "events/s")
@@ -110,10 +109,10 @@ func BenchmarkIdle(b *testing.B) {
 		brokers := testenv.Kafka(b)
 
 		stop := runForwarder(b, pool, brokers, 20*time.Millisecond, 100)
-		fwdCPU, fwdQueries := idleCost(pool, idle)
+		fwdCPU, fwdQueries := testenv.IdleCost(pool, idle)
 		stop()
 		stopRelay := runRawRelay(b, pool, brokers, "raw", "bench.raw", 10*time.Millisecond)
-		rawCPU, rawQueries := idleCost(pool, idle)
+		rawCPU, rawQueries := testenv.IdleCost(pool, idle)
 		stopRelay()
 
 		b.ReportMetric(fwdCPU, "cpu_ms/s")
@@ -121,22 +120,6 @@ func BenchmarkIdle(b *testing.B) {
 		b.ReportMetric(rawCPU, "baseline_cpu_ms/s")
 		b.ReportMetric(rawQueries, "baseline_tx/s")
 	}
-}
-
-// idleCost waits a second for start-up, then returns the CPU milliseconds
-// this process spent and the transactions begun on pool, per second of d.
-func idleCost(pool *pgxpool.Pool, d time.Duration) (cpuMillis, transactions float64) {
-	time.Sleep(time.Second)
-	cpu0, tx0 := processCPU(), pool.Stat().AcquireCount()
-	time.Sleep(d)
-	cpu1, tx1 := processCPU(), pool.Stat().AcquireCount()
-	return float64((cpu1 - cpu0).Milliseconds()) / d.Seconds(), float64(tx1-tx0) / d.Seconds()
-}
-
-func processCPU() time.Duration {
-	var u syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 func fillBacklog(b testing.TB, pool *pgxpool.Pool, n int) {

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -52,6 +54,25 @@ func Concurrently(clients int, d time.Duration, call func() error) (perSecond fl
 	}
 	err = g.Wait()
 	return float64(len(latencies)) / time.Since(start).Seconds(), latencies, err
+}
+
+// IdleCost measures what this process costs while idle: it waits a second
+// for start-up, then returns the CPU milliseconds the process spent and the
+// transactions begun on pool (its acquisitions), per second of d.
+func IdleCost(pool *pgxpool.Pool, d time.Duration) (cpuMillis, transactions float64) {
+	time.Sleep(time.Second)
+	cpu0, tx0 := OwnCPUTime(), pool.Stat().AcquireCount()
+	time.Sleep(d)
+	cpu1, tx1 := OwnCPUTime(), pool.Stat().AcquireCount()
+	return float64((cpu1 - cpu0).Milliseconds()) / d.Seconds(), float64(tx1-tx0) / d.Seconds()
+}
+
+// OwnCPUTime is this process's CPU time so far, to the microsecond (CPUTime's
+// /proc counts in ticks of 10 ms, too coarse for an idle process).
+func OwnCPUTime() time.Duration {
+	var u syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // PeakRSS returns the peak resident set size of the process (VmHWM in
