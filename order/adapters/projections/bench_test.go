@@ -197,6 +197,35 @@ func BenchmarkProjectorBacklog(b *testing.B) {
 	b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkProjectorIdle measures what the idle projectors (every
+// projection) cost: the CPU time of this process and the transactions begun
+// per second, with the default settings (waiting for an append's
+// notification), beside the same projectors polling every poll interval
+// whatever happens (an idle poll interval equal to the poll interval), as
+// they did before.
+//
+//	go test -run '^$' -bench ProjectorIdle -benchtime 1x -count 3 ./order/adapters/projections/
+func BenchmarkProjectorIdle(b *testing.B) {
+	const idle = 5 * time.Second
+	waiting := projections.Settings{Enabled: true, PollInterval: 20 * time.Millisecond, IdlePollInterval: time.Second, BatchSize: 500}
+	polling := waiting
+	polling.IdlePollInterval = polling.PollInterval
+	for b.Loop() {
+		pool := newDatabase(b)
+		stop := startProjector(b, pool, waiting)
+		cpu, tx := testenv.IdleCost(pool, idle)
+		stop()
+		stop = startProjector(b, pool, polling)
+		baselineCPU, baselineTx := testenv.IdleCost(pool, idle)
+		stop()
+
+		b.ReportMetric(cpu, "cpu_ms/s")
+		b.ReportMetric(tx, "tx/s")
+		b.ReportMetric(baselineCPU, "baseline_cpu_ms/s")
+		b.ReportMetric(baselineTx, "baseline_tx/s")
+	}
+}
+
 // storeLifecycles stores n events of orders placed over a month, most of
 // them paid, some declined, cancelled or refunded, copied in bulk as they are
 // made (10k per transaction), then vacuumed and analyzed as autovacuum would

@@ -24,6 +24,18 @@ func newDatabase(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// poolOfItsOwn opens another pool on pool's database, as another replica
+// would, closed when the test ends.
+func poolOfItsOwn(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	other, err := pgxpool.New(context.Background(), pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	return other
+}
+
 var fastProjector = projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, BatchSize: 100}
 
 // startProjector runs the projector of every projection until the returned

@@ -229,11 +229,7 @@ func checkpoints(t testing.TB, db eventstore.DB, query string) string {
 // once between them.
 func TestTwoProjectorsApplyEachEventOnce(t *testing.T) {
 	pool := newDatabase(t)
-	replica, err := pgxpool.New(context.Background(), pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(replica.Close)
+	replica := poolOfItsOwn(t, pool)
 	small := projections.Settings{Enabled: true, PollInterval: time.Millisecond, BatchSize: 5}
 	startProjector(t, pool, small)
 	startProjector(t, replica, small)
@@ -448,4 +444,37 @@ func TestTheProjectorFindsTheOrdersItUpdatesByKeyAfterTheTableGrew(t *testing.T)
 	if scanned >= orders {
 		t.Errorf("the projector read %d rows of order_summaries one by one, %d orders or more: it scanned the whole table to update a few", scanned, orders)
 	}
+}
+
+// An idle projector does not poll: it waits for an append's notification
+// (its idle poll interval, the fallback, is an hour here) and applies the
+// new events at once when it comes.
+func TestAnIdleProjectorWaitsForAnAppendsNotification(t *testing.T) {
+	pool := newDatabase(t)
+	projectorPool := poolOfItsOwn(t, pool)
+	startProjector(t, projectorPool, projections.Settings{Enabled: true, PollInterval: 10 * time.Millisecond, IdlePollInterval: time.Hour, BatchSize: 100})
+	testenv.Eventually(t, 30*time.Second, "the projector listening for appends", func() bool {
+		var listening bool
+		err := pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN '||$1)`, eventstore.NotifyChannel).Scan(&listening)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return listening
+	})
+
+	// Each projector reads once at its start (which may come after the
+	// listener's); polling every 10 ms, each would read 50 times in this
+	// half second.
+	before := projectorPool.Stat().AcquireCount()
+	time.Sleep(500 * time.Millisecond)
+	if reads := projectorPool.Stat().AcquireCount() - before; reads > int64(2*len(projections.All)) {
+		t.Errorf("the idle projectors read %d times in 500 ms; want at most %d (no polling)", reads, 2*len(projections.All))
+	}
+
+	w := newWorkload(t, pool, 7)
+	w.place(3)
+	w.advance(3)
+	waitCaughtUp(t, pool)
+	requireEqual(t, "after the notification", readTables(t, pool), expectedTables(t, pool, w.ids))
 }

@@ -43,6 +43,7 @@ var labels = map[string]string{
 	"Replay/events=100000":  "`order replay --all` of 100k events vs keyset read and COPY",
 	"Replay/events=1000000": "`order replay --all` of 1M events vs keyset read and COPY",
 	"ProjectorBacklog":      "Live projector, 100k backlog, both projections",
+	"ProjectorIdle":         "Idle projectors vs polling every 20 ms",
 }
 
 // Go's own units, meaningless with -benchtime 1x.
