@@ -7,8 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// WithConn runs fn on a connection of its own, held until fn returns: a
-// pool's (pgxpool) or a database/sql connection's driver connection.
+// WithConn runs fn on a connection held for it until fn returns: one
+// opened for it, or one taken from a pool (a database/sql connection's
+// driver connection, say).
 type WithConn func(ctx context.Context, fn func(*pgx.Conn) error) error
 
 // ListenForAppends calls notified whenever an append notifies
@@ -40,7 +41,7 @@ func listen(ctx context.Context, conn *pgx.Conn, listening, notified func()) err
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		return err
 	}
-	// The connection goes back to its pool: stop listening on it first.
+	// The connection may go back to a pool: stop listening on it first.
 	defer func() {
 		if !conn.IsClosed() {
 			unlisten, cancel := context.WithTimeout(context.Background(), time.Second)
