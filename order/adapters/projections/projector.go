@@ -82,7 +82,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, projections []Projection, s Se
 // as it runs, which would leave the pool's users one connection fewer.
 func ownConn(pool *pgxpool.Pool) eventstore.WithConn {
 	return func(ctx context.Context, fn func(*pgx.Conn) error) error {
-		conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+		conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig) // Config is a copy
 		if err != nil {
 			return err
 		}
@@ -137,26 +137,25 @@ func (p *projector) run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			failures++
-			wait := pauses.NextBackOff()
-			p.logger.Error("applying events failed; retrying", "err", err, "failures", failures, "retry_in", wait)
+			retryIn := pauses.NextBackOff()
+			p.logger.Error("applying events failed; retrying", "err", err, "failures", failures, "retry_in", retryIn)
 			if rerr := eventstore.RecordReaderError(ctx, p.pool, p.projection.Name, err); rerr != nil {
 				p.logger.Error("cannot record the failure", "err", rerr)
 			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(wait):
+			case <-time.After(retryIn):
 			}
-			continue
 		case applied == p.settings.BatchSize:
 			failures = 0
+			pauses.Reset() // a full batch: more are probably waiting, read on at once
+		default:
+			failures = 0
 			pauses.Reset()
-			continue // a full batch: more are probably waiting
-		}
-		failures = 0
-		pauses.Reset()
-		if !p.wait(ctx) {
-			return nil
+			if !p.wait(ctx) {
+				return nil
+			}
 		}
 	}
 }
